@@ -1,0 +1,163 @@
+/**
+ * The contract between the allocator and its stores. Both stores (embedded SQLite and Redis)
+ * implement `VipStore`; one conformance suite (test/conformance.ts) runs against both.
+ *
+ * Addresses are handled as unsigned integers inside the stores (IPv4: 0..2^32-1) and as dotted
+ * strings on the surface. IPv6 addresses (AAAA) are derived, never allocated on their own: the
+ * IPv6 address of a VIP is `ipv6Pool.base + offset`, where `offset` is the IPv4 address's index
+ * within the concatenation of the IPv4 pools (see docs/vip.md, "IPv6").
+ */
+
+export type Protocol = 'tcp' | 'udp';
+
+export interface VipPort {
+  port: number;
+  protocol: Protocol;
+}
+
+/** A named VIP is keyed by its DNS name; an IP VIP by its address (a reservation inside a pool). */
+export type VipKind = 'named' | 'ip';
+
+export interface VipRecord {
+  /** The key. Named: the normalized DNS name, e.g. `myapp.marathon.l4lb.thisdcos.directory`.
+   *  IP: the address itself, e.g. `10.1.2.3`. */
+  readonly name: string;
+  readonly kind: VipKind;
+  /** Normalized name part, e.g. `mygroupmyapp` (named VIPs); the address for IP VIPs. */
+  readonly label: string;
+  /** Normalized framework, e.g. `marathon` (named VIPs); '' for IP VIPs. */
+  readonly framework: string;
+  /** The IPv4 address, dotted quad. */
+  readonly ipv4: string;
+  /** The IPv6 address when an IPv6 pool is configured (named VIPs only). */
+  readonly ipv6?: string;
+  /** Ports and protocols, sorted by port then protocol, without duplicates. */
+  readonly ports: readonly VipPort[];
+  /** True when an operator pinned the address (`reserve`), false when the allocator chose it. */
+  readonly pinned: boolean;
+  /** Revision at which the record was created and last changed. */
+  readonly createdRevision: number;
+  readonly updatedRevision: number;
+}
+
+/** One entry of the change feed. Revisions grow by exactly one per change, with no gaps. */
+export type VipChange =
+  | { readonly revision: number; readonly type: 'put'; readonly vip: VipRecord }
+  | { readonly revision: number; readonly type: 'delete'; readonly name: string; readonly vip: VipRecord };
+
+export interface VipSnapshot {
+  /** The store's revision at which this snapshot was taken. */
+  readonly revision: number;
+  readonly vips: readonly VipRecord[];
+}
+
+/** Events delivered to a watcher, in order. */
+export type WatchEvent =
+  | { readonly type: 'snapshot'; readonly snapshot: VipSnapshot }
+  | { readonly type: 'change'; readonly change: VipChange }
+  /** The store could not be reached; the watcher keeps trying (with backoff) and resyncs. */
+  | { readonly type: 'error'; readonly error: Error }
+  /** The store is reachable again (after an 'error'); a 'snapshot' follows when a resync is needed. */
+  | { readonly type: 'reconnected' };
+
+export interface Watch {
+  close(): Promise<void>;
+}
+
+export interface AllocateRequest {
+  /** Normalized DNS name (key). */
+  name: string;
+  label: string;
+  framework: string;
+  /** Ports to add (merged with the ports the VIP already has). */
+  ports: readonly VipPort[];
+  /** Preferred IPv4 address as an unsigned integer, from `preferredAddress()` (the name's hash). */
+  preferred: number;
+}
+
+export interface AllocateResult {
+  vip: VipRecord;
+  /** True when the address was newly assigned by this call (false: existing, or taken back from quarantine). */
+  created: boolean;
+  /** True when the address came back from quarantine. */
+  fromQuarantine: boolean;
+}
+
+export interface QuarantineEntry {
+  readonly name: string;
+  readonly ipv4: string;
+  /** Epoch milliseconds after which the address may go to someone else. */
+  readonly until: number;
+}
+
+export interface PoolStats {
+  /** CIDR as configured, e.g. `10.96.0.0/12`. */
+  readonly cidr: string;
+  /** Addresses that can be handed out (network, broadcast and exclusions removed). */
+  readonly size: number;
+  readonly used: number;
+  readonly quarantined: number;
+  readonly free: number;
+}
+
+/** Everything the stores need to know about the configured pools, already validated. */
+export interface PoolLayout {
+  /** IPv4 ranges available for allocation, sorted, non-overlapping, inclusive, as integers
+   *  (network, broadcast and exclusions already removed). */
+  readonly ranges: readonly { readonly start: number; readonly end: number; readonly cidr: string }[];
+  /** Total number of allocatable IPv4 addresses. */
+  readonly size: number;
+}
+
+/** The full table, as exported and imported. */
+export interface VipTableExport {
+  readonly format: 'hoplite-vip-table';
+  readonly version: 1;
+  readonly revision: number;
+  readonly vips: readonly VipRecord[];
+  readonly quarantine: readonly QuarantineEntry[];
+}
+
+export interface CheckProblem {
+  readonly code: string;
+  readonly message: string;
+  /** Name or address concerned. */
+  readonly subject: string;
+  /** Whether `check --repair` can mend it safely. */
+  readonly repairable: boolean;
+}
+
+export interface CheckReport {
+  readonly ok: boolean;
+  readonly problems: readonly CheckProblem[];
+  /** What a repair did (empty when not repairing). */
+  readonly repaired: readonly string[];
+}
+
+export interface VipStore {
+  /** 'embedded' or 'redis'. */
+  readonly kind: string;
+  /** Allocate (idempotent). Atomic: one transaction / one Lua script. */
+  allocate(req: AllocateRequest, now: number): Promise<AllocateResult>;
+  /** Release: the address goes into quarantine until now + quarantineMs. Returns the released VIP,
+   *  or undefined when the name is unknown. */
+  release(name: string, now: number): Promise<VipRecord | undefined>;
+  /** Pin `ipv4` (unsigned integer) to a name (named VIP) or reserve an IP VIP. */
+  reserve(req: Omit<AllocateRequest, 'preferred'> & { kind: VipKind; address: number }, now: number): Promise<AllocateResult>;
+  get(name: string): Promise<VipRecord | undefined>;
+  getByAddress(ipv4: string): Promise<VipRecord | undefined>;
+  list(): Promise<VipRecord[]>;
+  snapshot(): Promise<VipSnapshot>;
+  revision(): Promise<number>;
+  quarantine(now: number): Promise<QuarantineEntry[]>;
+  stats(now: number): Promise<PoolStats[]>;
+  /** Change feed: first a 'snapshot' event (unless `fromRevision` is given and the store still
+   *  holds every change after it), then every change in revision order. A consumer that sees a
+   *  revision gap resyncs by itself; the watcher does it for you. */
+  watch(listener: (event: WatchEvent) => void, opts?: { fromRevision?: number }): Watch;
+  exportTable(now: number): Promise<VipTableExport>;
+  /** Replace the whole table atomically, or change nothing and throw. */
+  importTable(table: VipTableExport, now: number): Promise<void>;
+  check(opts: { repair: boolean }, now: number): Promise<CheckReport>;
+  close(): Promise<void>;
+}
