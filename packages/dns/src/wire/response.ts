@@ -1,0 +1,150 @@
+/**
+ * Hot-path response helpers: read a reply's header, check that it answers our question, build
+ * error responses, fit a response into the client's buffer. No full decode, no dns-packet.
+ */
+import { Flag, HEADER_SIZE, QType } from './constants.js';
+import { skipName } from './name.js';
+
+export interface ResponseHeader {
+  readonly id: number;
+  readonly flags: number;
+  /** Header rcode (low 4 bits; the OPT's extended bits are not included). */
+  readonly rcode: number;
+  readonly truncated: boolean;
+  readonly qdcount: number;
+  readonly ancount: number;
+  readonly nscount: number;
+  readonly arcount: number;
+}
+
+/** undefined when the message is too short or is not a response (QR clear). */
+export function readResponseHeader(buf: Buffer): ResponseHeader | undefined {
+  if (buf.length < HEADER_SIZE) return undefined;
+  const flags = buf.readUInt16BE(2);
+  if ((flags & Flag.QR) === 0) return undefined;
+  return {
+    id: buf.readUInt16BE(0),
+    flags,
+    rcode: flags & 0xf,
+    truncated: (flags & Flag.TC) !== 0,
+    qdcount: buf.readUInt16BE(4),
+    ancount: buf.readUInt16BE(6),
+    nscount: buf.readUInt16BE(8),
+    arcount: buf.readUInt16BE(10),
+  };
+}
+
+/**
+ * True when `resp` carries exactly the question of `query` (bytes 12..questionEnd of the query),
+ * names compared case-insensitively (RFC 4343), type and class exactly.
+ */
+export function questionMatches(resp: Buffer, query: Buffer, questionEnd: number): boolean {
+  if (resp.length < questionEnd || resp.readUInt16BE(4) !== 1) return false;
+  for (let i = HEADER_SIZE; i < questionEnd; i++) {
+    let a = resp[i]!;
+    let b = query[i]!;
+    if (a === b) continue;
+    if (a >= 0x41 && a <= 0x5a) a |= 0x20;
+    if (b >= 0x41 && b <= 0x5a) b |= 0x20;
+    if (a !== b) return false;
+  }
+  return true;
+}
+
+export interface ErrorResponseInput {
+  readonly id: number;
+  /** The query's flags word: opcode, RD and CD are copied. */
+  readonly flags: number;
+  /** The query message; the question (bytes 12..questionEnd) is copied when questionEnd > 0. */
+  readonly raw: Buffer;
+  readonly questionEnd: number;
+  /** Present when the query had EDNS: the response then carries an OPT record. */
+  readonly edns: { readonly dnssecOk: boolean } | undefined;
+}
+
+/**
+ * A response with no records: header (QR, RA, opcode/RD/CD from the query, the rcode), the
+ * question when it was readable, and an OPT record when the query had one. Extended rcodes
+ * (>= 16, e.g. BADVERS) go into the OPT. `flagsToSet` adds e.g. AA or TC.
+ */
+export function errorResponse(q: ErrorResponseInput, rcode: number, udpSize: number, flagsToSet = 0): Buffer {
+  const qlen = q.questionEnd > 0 ? q.questionEnd - HEADER_SIZE : 0;
+  const optLen = q.edns ? 11 : 0;
+  const out = Buffer.allocUnsafe(HEADER_SIZE + qlen + optLen);
+  out.writeUInt16BE(q.id, 0);
+  const flags = Flag.QR | (q.flags & (0x7800 | Flag.RD | Flag.CD)) | Flag.RA | flagsToSet | (rcode & 0xf);
+  out.writeUInt16BE(flags, 2);
+  out.writeUInt16BE(qlen > 0 ? 1 : 0, 4);
+  out.writeUInt32BE(0, 6);
+  out.writeUInt16BE(optLen > 0 ? 1 : 0, 10);
+  if (qlen > 0) q.raw.copy(out, HEADER_SIZE, HEADER_SIZE, q.questionEnd);
+  if (optLen > 0) writeOpt(out, HEADER_SIZE + qlen, udpSize, rcode >> 4, q.edns!.dnssecOk);
+  return out;
+}
+
+function writeOpt(out: Buffer, at: number, udpSize: number, extRcode: number, dnssecOk: boolean): void {
+  out[at] = 0; // root name
+  out.writeUInt16BE(QType.OPT, at + 1);
+  out.writeUInt16BE(udpSize, at + 3);
+  out[at + 5] = extRcode & 0xff;
+  out[at + 6] = 0; // version
+  out.writeUInt16BE(dnssecOk ? 0x8000 : 0, at + 7);
+  out.writeUInt16BE(0, at + 9); // rdlength
+}
+
+/** A copy of `buf` with its ID replaced. */
+export function withId(buf: Buffer, id: number): Buffer {
+  const out = Buffer.allocUnsafe(buf.length);
+  buf.copy(out);
+  out.writeUInt16BE(id, 0);
+  return out;
+}
+
+/**
+ * Fit a response into `maxSize` bytes. When it is larger, returns the header with TC set, the
+ * question, and the OPT record if the response had one (RFC 6891 7: a truncated response keeps
+ * its OPT); no answer, authority or other additional records. Returns the input when it fits.
+ * A response whose sections cannot be walked is cut to its header and question.
+ */
+export function fitResponse(resp: Buffer, maxSize: number): Buffer {
+  if (resp.length <= maxSize) return resp;
+  const qdcount = resp.readUInt16BE(4);
+  let pos = HEADER_SIZE;
+  for (let i = 0; i < qdcount; i++) {
+    const end = skipName(resp, pos);
+    if (end < 0 || end + 4 > resp.length) {
+      pos = HEADER_SIZE;
+      break;
+    }
+    pos = end + 4;
+  }
+  const questionEnd = pos;
+  const opt = findOpt(resp, questionEnd);
+  const optLen = opt ? opt[1] - opt[0] : 0;
+  const out = Buffer.allocUnsafe(questionEnd + optLen);
+  resp.copy(out, 0, 0, questionEnd);
+  out.writeUInt16BE(resp.readUInt16BE(2) | Flag.TC, 2);
+  out.writeUInt16BE(questionEnd > HEADER_SIZE ? qdcount : 0, 4);
+  out.writeUInt32BE(0, 6);
+  out.writeUInt16BE(opt ? 1 : 0, 10);
+  if (opt) resp.copy(out, questionEnd, opt[0], opt[1]);
+  return out;
+}
+
+/** [start, end) of the OPT record in the additional section, or undefined. */
+export function findOpt(resp: Buffer, questionEnd: number): [number, number] | undefined {
+  if (resp.length < HEADER_SIZE) return undefined;
+  const an = resp.readUInt16BE(6);
+  const ns = resp.readUInt16BE(8);
+  const ar = resp.readUInt16BE(10);
+  let pos = questionEnd;
+  for (let i = 0; i < an + ns + ar; i++) {
+    const nameEnd = skipName(resp, pos);
+    if (nameEnd < 0 || nameEnd + 10 > resp.length) return undefined;
+    const next = nameEnd + 10 + resp.readUInt16BE(nameEnd + 8);
+    if (next > resp.length) return undefined;
+    if (i >= an + ns && resp.readUInt16BE(nameEnd) === QType.OPT) return [pos, next];
+    pos = next;
+  }
+  return undefined;
+}
