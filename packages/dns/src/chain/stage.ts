@@ -10,6 +10,8 @@
  * A stage may answer synchronously (a Buffer) or asynchronously (a Promise<Buffer>); the server
  * avoids a Promise on the synchronous path.
  */
+import type { Logger } from 'pino';
+import type { Registry } from '../metrics/registry.js';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -67,11 +69,53 @@ export type Answer = Buffer | Promise<Buffer>;
 
 export type Next = (query: Query) => Answer;
 
+/**
+ * A zone a stage serves: the router's table is built from the `routes` every stage declares.
+ * Matching is by longest label suffix, case-insensitive; names that match no route get
+ * `{ kind: 'upstream', zone: '' }`.
+ */
+export interface ZoneRoute {
+  /** Lowercase, no trailing dot, e.g. `mesos`, `l4lb.thisdcos.directory`, `10.in-addr.arpa`. */
+  readonly zone: string;
+  readonly kind: RouteKind;
+  /**
+   * Optional filter for names under `zone` (lowercase lookup name). When it returns false the
+   * router keeps looking at shorter suffixes (e.g. a reverse zone that owns only a VIP pool's
+   * addresses: other reverse names go upstream as usual).
+   */
+  owns?(name: string): boolean;
+}
+
 export interface Stage {
   /** One word, used as the config key, the log `component` and the metric label. */
   readonly name: string;
+  /** The zones this stage serves (see ZoneRoute). Read once when the chain is composed. */
+  readonly routes?: readonly ZoneRoute[];
   handle(query: Query, next: Next): Answer;
   /** Optional start (open sockets, start probes) and stop (release everything). */
   start?(): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** An address the server is bound to (after binding: port 0 resolved). */
+export interface BoundAddress {
+  readonly transport: Transport;
+  readonly address: string;
+  readonly port: number;
+  readonly family: 'IPv4' | 'IPv6';
+}
+
+/**
+ * What createServer hands to each stage factory (`createForwardStage(config, ctx)`, ...).
+ * Created after the listeners are bound, so `listenAddresses` holds real ports.
+ */
+export interface StageContext {
+  /** A pino child logger that already carries `component` = the stage name. */
+  readonly logger: Logger;
+  /** The server's registry; name stage metrics `hoplite_dns_<stage>_...`. */
+  readonly metrics: Registry;
+  /** Every bound UDP and TCP address of this server (e.g. to refuse an upstream that is us). */
+  readonly listenAddresses: readonly BoundAddress[];
+  /** The EDNS UDP payload size this server advertises in its OPT records (config udp.maxResponseSize). */
+  readonly udpMaxResponseSize: number;
 }
