@@ -6,7 +6,27 @@
  * strings on the surface. IPv6 addresses (AAAA) are derived, never allocated on their own: the
  * IPv6 address of a VIP is `ipv6Pool.base + offset`, where `offset` is the IPv4 address's index
  * within the concatenation of the IPv4 pools (see docs/vip.md, "IPv6").
+ *
+ * Semantics every store follows (test/conformance.ts checks them; see also
+ * /work/notes/vip-contract-changes.md):
+ * - Stores leave `VipRecord.ipv6` unset: the allocator facade derives it from its IPv6 pool.
+ * - allocate: an existing name gets its address back, ports merged (a change, and a revision,
+ *   only when a port was added). Else a name whose quarantine has not expired (`until > now`) takes
+ *   its old address back (`fromQuarantine`). Else the first free address >= `preferred`, wrapping to
+ *   the lowest free one; quarantine entries with `until <= now` count as free. None left: throw
+ *   PoolExhaustedError (errors.ts) naming every pool of the layout and its size.
+ * - release: the address goes into quarantine for the name until `now + quarantineMs`
+ *   (quarantineMs 0: free at once); an address outside the layout is simply dropped.
+ * - reserve: the address must be inside the layout (else AddressOutsidePoolError); held by another
+ *   VIP, or in another name's unexpired quarantine -> AddressTakenError. A name that had another
+ *   address moves: the old address goes into quarantine under the name. The record is `pinned`.
+ * - Every change of a VIP (put or delete) takes the next revision (+1) and one change-feed entry.
+ *   Quarantine bookkeeping is not a change. `importTable` and a `check` repair that changes VIPs may
+ *   skip revisions (the feed then has a gap and watchers resync from a snapshot).
+ * - Errors are the coded classes of errors.ts (StoreUnavailableError when the backend fails).
  */
+
+import type { Logger } from 'pino';
 
 export type Protocol = 'tcp' | 'udp';
 
@@ -161,3 +181,14 @@ export interface VipStore {
   check(opts: { repair: boolean }, now: number): Promise<CheckReport>;
   close(): Promise<void>;
 }
+
+/** Options every store factory takes, beside its own (path, url...). */
+export interface StoreCommonOptions {
+  /** Validated pools (from `planPools(...).layout`). */
+  layout: PoolLayout;
+  /** How long a released address stays reserved for its old name, in milliseconds (0: none). */
+  quarantineMs: number;
+  /** pino logger; silent when absent. */
+  logger?: Logger;
+}
+
