@@ -1,0 +1,450 @@
+#!/usr/bin/env node
+// The DNS benchmark harness. See bench/README.md.
+//
+//   node bench/dns/run.mjs [--scenario forwarding,fanout,local] [--servers hoplite,dnsmasq,...]
+//        [--runs 5] [--duration 10] [--warmup 2] [--rate 10000] [--budget 5400]
+//        [--fanout-variants all-up,one-dead] [--local-names 300] [--no-pin] [--out FILE.json]
+//
+// For each scenario: start the upstream(s) (knotd), then for each round start every selected server
+// in turn (round-robin, Hoplite first), probe it, warm it up, and measure
+//   1. max throughput: dnsperf -l <duration>          -> qps, loss, server CPU us/query, busy %
+//   2. fixed rate:     dnsperf -l <duration> -Q <rate> -v -> latency percentiles, CPU us/query
+// plus idle RSS (VmRSS before load) and peak RSS (VmHWM after). The server is stopped by PID after
+// each run. Medians over the rounds go to stdout as Markdown and, with every raw figure, to a JSON
+// file under bench/out/.
+
+import { parseArgs } from 'node:util';
+import { mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import {
+  CLK_TCK, cpuTicks, memKb, freePort, tempDir, stop, stopAll, killAllSync, sleep, which,
+} from '../lib/proc.mjs';
+import { waitForAnswer } from '../lib/dnsprobe.mjs';
+import { runDnsperf, writeRandomQueries, writeFixedQueries } from '../lib/dnsperf.mjs';
+import { startKnot, BENCH_ZONE, MASTER_ZONE, localRecords } from '../lib/knot.mjs';
+import { median, table, ratio, fmt } from '../lib/stats.mjs';
+import { SERVERS } from './servers.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const benchDir = resolve(here, '..');
+
+const { values: o } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: 'forwarding,fanout,local' },
+    servers: { type: 'string' },
+    runs: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    rate: { type: 'string', default: '10000' },
+    budget: { type: 'string', default: '5400' },
+    'fanout-variants': { type: 'string', default: 'all-up,one-dead' },
+    'local-names': { type: 'string', default: '300' },
+    clients: { type: 'string', default: '4' },
+    outstanding: { type: 'string', default: '100' },
+    'no-pin': { type: 'boolean', default: false },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (o.help) {
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  process.exit(0);
+}
+
+const cfg = {
+  scenarios: o.scenario.split(',').map((s) => s.trim()).filter(Boolean),
+  servers: o.servers ? o.servers.split(',').map((s) => s.trim()) : undefined,
+  runs: Number(o.runs),
+  duration: Number(o.duration),
+  warmup: Number(o.warmup),
+  rate: Number(o.rate),
+  budgetS: Number(o.budget),
+  fanoutVariants: o['fanout-variants'].split(',').map((s) => s.trim()),
+  localNames: Number(o['local-names']),
+  clients: Number(o.clients),
+  outstanding: Number(o.outstanding),
+  pin: !o['no-pin'] && os.cpus().length >= 2,
+};
+for (const s of cfg.scenarios) {
+  if (!['forwarding', 'fanout', 'local'].includes(s)) {
+    console.error(`unknown --scenario ${s}; accepted: forwarding, fanout, local`);
+    process.exit(2);
+  }
+}
+for (const v of cfg.fanoutVariants) {
+  if (!['all-up', 'one-dead'].includes(v)) {
+    console.error(`unknown --fanout-variants ${v}; accepted: all-up, one-dead`);
+    process.exit(2);
+  }
+}
+if (cfg.servers) {
+  for (const s of cfg.servers) {
+    if (!SERVERS.some((d) => d.name === s)) {
+      console.error(`unknown server ${s}; accepted: ${SERVERS.map((d) => d.name).join(', ')}`);
+      process.exit(2);
+    }
+  }
+}
+for (const [k, v] of Object.entries({ runs: cfg.runs, duration: cfg.duration, rate: cfg.rate, budget: cfg.budgetS })) {
+  if (!(v > 0)) {
+    console.error(`--${k} must be a positive number, got ${v}`);
+    process.exit(2);
+  }
+}
+
+// The server under test on CPU 1; dnsperf, knotd and this harness on CPU 0.
+const SERVER_CPU = cfg.pin ? '1' : undefined;
+const LOAD_CPU = cfg.pin ? '0' : undefined;
+if (cfg.pin) execFileSync('taskset', ['-p', '-c', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
+
+const t0 = Date.now();
+const elapsedS = () => (Date.now() - t0) / 1000;
+const log = (...a) => console.error(`[${elapsedS().toFixed(0).padStart(5)} s]`, ...a);
+
+// ------------------------------------------------------------------ cleanup on every exit path
+const tmp = tempDir();
+let cleaned = false;
+async function cleanup() {
+  if (cleaned) return;
+  cleaned = true;
+  await stopAll();
+  tmp.cleanup();
+}
+process.on('exit', () => {
+  killAllSync();
+  if (!cleaned) tmp.cleanup();
+});
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, async () => {
+    log(`${sig}: stopping every process started here`);
+    await cleanup();
+    process.exit(130);
+  });
+}
+
+// ------------------------------------------------------------------ machine facts
+function machine() {
+  const sh = (cmd, args) => {
+    try { return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim(); } catch (e) { return (e.stdout?.toString() || e.stderr?.toString() || '').trim(); }
+  };
+  const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) || [])[1];
+  return {
+    date: new Date().toISOString(),
+    nproc: os.cpus().length,
+    cpuModel,
+    kernel: os.release(),
+    node: process.version,
+    knotd: sh('knotd', ['--version']).split('\n')[0],
+    dnsperf: (sh('dnsperf', ['-h']).match(/Version .*/) || [''])[0],
+    dnsdist: sh('dnsdist', ['--version']).split('\n')[0],
+    unbound: (sh('unbound', ['-V']).match(/Version .*/) || [''])[0],
+    dnsmasq: sh('dnsmasq', ['--version']).split('\n')[0],
+    loadavgAtStart: readFileSync('/proc/loadavg', 'utf8').trim(),
+    pinning: cfg.pin ? `server on cpu ${SERVER_CPU}; dnsperf, knotd and the harness on cpu ${LOAD_CPU}` : 'none',
+  };
+}
+
+/** busy and total ticks of one CPU from /proc/stat. */
+function cpuStat(cpu) {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = f[3] + f[4];
+  return { busy: total - idle, total };
+}
+
+// ------------------------------------------------------------------ query files
+function queryFiles(scenario, dir) {
+  if (scenario === 'local') {
+    const names = localRecords(cfg.localNames).map((r) => r.name);
+    const f = writeFixedQueries(join(dir, 'local.txt'), names, { repeat: 1 });
+    return { warm: f, max: f, rate: f, probe: names[0], expect: /^10\.64\./ };
+  }
+  const zone = scenario === 'fanout' ? MASTER_ZONE : BENCH_ZONE;
+  // Enough distinct names that no run wraps around (dnsperf loops over its file): ~120k qps is the
+  // most dnsperf reaches on one core here.
+  return {
+    warm: writeRandomQueries(join(dir, `${scenario}-warm.txt`), { zone, prefix: 'w', count: Math.ceil(cfg.warmup * 120000), seed: 11 }),
+    max: writeRandomQueries(join(dir, `${scenario}-max.txt`), { zone, prefix: 't', count: Math.ceil(cfg.duration * 120000), seed: 12 }),
+    rate: writeRandomQueries(join(dir, `${scenario}-rate.txt`), { zone, prefix: 'l', count: Math.ceil(cfg.duration * cfg.rate * 1.2), seed: 13 }),
+    probe: scenario === 'fanout' ? `leader.${MASTER_ZONE}` : `fixed.${BENCH_ZONE}`,
+    expect: scenario === 'fanout' ? /^192\.0\.2\.3$/ : /^192\.0\.2\.10$/,
+  };
+}
+
+// ------------------------------------------------------------------ one measured run
+async function measured(child, upstreamPids, port, queryFile, extra, outFile) {
+  const ticks0 = cpuTicks(child.pid);
+  const up0 = upstreamPids.reduce((a, p) => a + cpuTicks(p), 0);
+  const c0 = cfg.pin ? cpuStat(SERVER_CPU) : undefined;
+  const w0 = process.hrtime.bigint();
+  const r = await runDnsperf({
+    port, queryFile, seconds: cfg.duration, cpus: LOAD_CPU, clients: cfg.clients,
+    outstanding: cfg.outstanding, outFile, ...extra,
+  });
+  const wallS = Number(process.hrtime.bigint() - w0) / 1e9;
+  const ticks = cpuTicks(child.pid) - ticks0;
+  const upTicks = upstreamPids.reduce((a, p) => a + cpuTicks(p), 0) - up0;
+  const c1 = cfg.pin ? cpuStat(SERVER_CPU) : undefined;
+  const cpuS = ticks / CLK_TCK;
+  rmSync(outFile, { force: true });
+  return {
+    ...r,
+    lostPct: r.sent ? (100 * r.lost) / r.sent : NaN,
+    cpuS,
+    cpuUsPerQuery: r.completed ? (cpuS * 1e6) / r.completed : NaN,
+    busyPct: (100 * cpuS) / wallS,
+    upstreamCpuUsPerQuery: r.completed ? ((upTicks / CLK_TCK) * 1e6) / r.completed : NaN,
+    // Time the server's core spent on anything but the server: other helpers' work, softirqs.
+    otherOnServerCpuPct: c1 ? (100 * Math.max(0, c1.busy - c0.busy - ticks)) / (c1.total - c0.total) : NaN,
+    noerrorPct: r.completed ? (100 * (r.rcodes.NOERROR ?? 0)) / r.completed : NaN,
+  };
+}
+
+async function runOne(server, scenario, variant, round, env) {
+  const port = await freePort();
+  const dir = join(tmp.dir, `${scenario}-${variant}-${server.name}-r${round}`);
+  mkdirSync(dir, { recursive: true });
+  const ctx = {
+    scenario, dir, port, upstream: env.upstream, masters: env.masters, recordsFile: env.recordsFile, cpus: SERVER_CPU,
+  };
+  const { child, config } = server.start(ctx);
+  const result = { server: server.name, scenario, variant, round, command: child.command, config };
+  try {
+    let probe;
+    try {
+      probe = await waitForAnswer(port, env.files.probe, { child, until: 20000 });
+    } catch (err) {
+      if (server.kind === 'hoplite' && err.exitCode === 3) {
+        return { ...result, status: 'pending', reason: child.output().trim().split('\n').pop() };
+      }
+      throw err;
+    }
+    const addr = probe.answers.find((a) => a.type === 'A')?.data;
+    if (!env.files.expect.test(String(addr))) throw new Error(`probe ${env.files.probe} answered ${addr}, expected ${env.files.expect}`);
+    await sleep(500);
+    result.idleRssKb = memKb(child.pid).rssKb;
+
+    await runDnsperf({
+      port, queryFile: env.files.warm, seconds: cfg.warmup, cpus: LOAD_CPU, clients: cfg.clients,
+      outstanding: cfg.outstanding, outFile: join(dir, 'warm.out'),
+    });
+    result.max = await measured(child, env.upstreamPids, port, env.files.max, {}, join(dir, 'max.out'));
+    result.rate = await measured(child, env.upstreamPids, port, env.files.rate, { rate: cfg.rate, verbose: true }, join(dir, 'rate.out'));
+    result.peakRssKb = memKb(child.pid).hwmKb;
+    if (!child.alive()) throw new Error(`${server.name} died during the run:\n${child.output()}`);
+    result.status = 'ok';
+    return result;
+  } catch (err) {
+    return { ...result, status: 'error', reason: String(err.message ?? err).slice(0, 2000) };
+  } finally {
+    await stop(child);
+  }
+}
+
+// ------------------------------------------------------------------ scenarios
+async function startUpstreams(scenario, variant, dir) {
+  if (scenario !== 'fanout') {
+    const k = await startKnot({ dir: join(dir, 'knot'), cpus: LOAD_CPU, localCount: cfg.localNames });
+    return { knots: [k], upstream: k.addr, masters: [], upstreamPids: [k.child.pid], note: `knotd ${k.addr}` };
+  }
+  const knots = [];
+  for (let i = 0; i < 3; i++) knots.push(await startKnot({ dir: join(dir, `knot${i}`), cpus: LOAD_CPU, localCount: cfg.localNames, name: `knotd-master${i}` }));
+  let note = 'three knotd masters, all answering';
+  if (variant === 'one-dead') {
+    // The third master hangs: stopped with SIGSTOP, it holds its port and never reads, so queries
+    // to it are silently lost (like a master that is down behind a firewall), not refused.
+    process.kill(knots[2].child.pid, 'SIGSTOP');
+    note = 'three knotd masters, the third SIGSTOPped (holds its port, never answers)';
+  }
+  return {
+    knots,
+    upstream: knots[0].addr,
+    masters: knots.map((k) => k.addr),
+    upstreamPids: variant === 'one-dead' ? [knots[0].child.pid, knots[1].child.pid] : knots.map((k) => k.child.pid),
+    note,
+  };
+}
+
+async function stopUpstreams(env) {
+  for (const k of env.knots) {
+    try { process.kill(k.child.pid, 'SIGCONT'); } catch { /* gone */ }
+    await k.stop();
+  }
+}
+
+const perRunS = () => cfg.warmup + 2 * cfg.duration + 8;
+
+async function runScenario(scenario, variant, results, skipped) {
+  const dir = join(tmp.dir, `${scenario}-${variant}`);
+  mkdirSync(dir, { recursive: true });
+  const files = queryFiles(scenario, dir);
+  let recordsFile;
+  if (scenario === 'local') {
+    recordsFile = join(dir, 'records.json');
+    writeFileSync(recordsFile, JSON.stringify(localRecords(cfg.localNames).map((r) => ({ ...r, ttl: 5 }))));
+  }
+  let servers = SERVERS.filter((s) => s.scenarios.includes(scenario));
+  if (cfg.servers) servers = servers.filter((s) => cfg.servers.includes(s.name));
+  const bin = { dnsdist: 'dnsdist', unbound: 'unbound', 'unbound-ttl0': 'unbound', dnsmasq: 'dnsmasq' };
+  servers = servers.filter((s) => {
+    if (bin[s.name] && !which(bin[s.name])) {
+      skipped.push({ scenario, variant, server: s.name, reason: `${bin[s.name]} not installed` });
+      return false;
+    }
+    return true;
+  });
+  const env = await startUpstreams(scenario, variant, dir);
+  Object.assign(env, { files, recordsFile });
+  log(`${scenario}/${variant}: ${env.note}; servers ${servers.map((s) => s.name).join(', ')}`);
+  const info = { scenario, variant, upstreams: env.note, describe: Object.fromEntries(servers.map((s) => [s.name, s.describe[scenario]])) };
+  try {
+    const pending = new Set();
+    for (let round = 1; round <= cfg.runs; round++) {
+      for (const server of servers) {
+        if (pending.has(server.name)) continue;
+        if (elapsedS() + perRunS() > cfg.budgetS) {
+          skipped.push({ scenario, variant, server: server.name, round, reason: `time budget of ${cfg.budgetS} s reached` });
+          continue;
+        }
+        log(`${scenario}/${variant} round ${round}/${cfg.runs}: ${server.name}`);
+        const r = await runOne(server, scenario, variant, round, env);
+        results.push(r);
+        if (r.status === 'pending') {
+          pending.add(server.name);
+          log(`  ${server.name}: pending (${r.reason})`);
+        } else if (r.status === 'error') {
+          log(`  ${server.name}: ERROR ${r.reason.split('\n')[0]}`);
+        } else {
+          log(`  ${server.name}: max ${fmt(r.max.qps, 0)} qps, ${fmt(r.max.cpuUsPerQuery)} us/q (busy ${fmt(r.max.busyPct, 0)}%, lost ${fmt(r.max.lostPct, 2)}%); `
+            + `@${cfg.rate}: ${fmt(r.rate.cpuUsPerQuery)} us/q, p99 ${fmt(r.rate.p99Us, 0)} us; RSS ${fmt(r.idleRssKb / 1024)}/${fmt(r.peakRssKb / 1024)} MB`);
+        }
+      }
+    }
+  } finally {
+    await stopUpstreams(env);
+  }
+  return info;
+}
+
+// ------------------------------------------------------------------ report
+function aggregate(results) {
+  const groups = new Map();
+  for (const r of results) {
+    const key = `${r.scenario}|${r.variant}|${r.server}`;
+    if (!groups.has(key)) groups.set(key, { scenario: r.scenario, variant: r.variant, server: r.server, ok: [], pending: undefined, errors: [] });
+    const g = groups.get(key);
+    if (r.status === 'ok') g.ok.push(r);
+    else if (r.status === 'pending') g.pending = r.reason;
+    else g.errors.push(r.reason);
+  }
+  const rows = [];
+  for (const g of groups.values()) {
+    const m = (f) => median(g.ok.map(f));
+    rows.push({
+      scenario: g.scenario, variant: g.variant, server: g.server, runs: g.ok.length, pending: g.pending, errors: g.errors,
+      maxQps: m((r) => r.max.qps),
+      maxCpuUs: m((r) => r.max.cpuUsPerQuery),
+      maxBusyPct: m((r) => r.max.busyPct),
+      maxLostPct: m((r) => r.max.lostPct),
+      maxAvgUs: m((r) => r.max.avgUs),
+      rateQps: m((r) => r.rate.qps),
+      rateCpuUs: m((r) => r.rate.cpuUsPerQuery),
+      rateLostPct: m((r) => r.rate.lostPct),
+      rateAvgUs: m((r) => r.rate.avgUs),
+      rateStddevUs: m((r) => r.rate.stddevUs),
+      p50Us: m((r) => r.rate.p50Us),
+      p99Us: m((r) => r.rate.p99Us),
+      p999Us: m((r) => r.rate.p999Us),
+      idleRssMb: m((r) => r.idleRssKb / 1024),
+      peakRssMb: m((r) => r.peakRssKb / 1024),
+      upstreamCpuUs: m((r) => r.max.upstreamCpuUsPerQuery),
+      otherPct: m((r) => Math.max(r.max.otherOnServerCpuPct, r.rate.otherOnServerCpuPct)),
+      noerrorPct: m((r) => Math.min(r.max.noerrorPct, r.rate.noerrorPct)),
+      cpuUsRuns: g.ok.map((r) => Number(r.max.cpuUsPerQuery.toFixed(2))),
+    });
+  }
+  return rows;
+}
+
+function markdown(rows, infos) {
+  const out = [];
+  for (const info of infos) {
+    const rs = rows.filter((r) => r.scenario === info.scenario && r.variant === info.variant);
+    const hop = rs.find((r) => r.server === 'hoplite' && r.runs > 0);
+    const ref = hop ?? rs.find((r) => r.server === 'dnsmasq' && r.runs > 0);
+    const refName = ref ? ref.server : 'none';
+    out.push(`### ${info.scenario}${info.scenario === 'fanout' ? ` (${info.variant})` : ''}`, '');
+    out.push(`Upstream: ${info.upstreams}. Ratios are against ${refName}${hop ? '' : ' (Hoplite pending)'}.`, '');
+    out.push(table(rs, [
+      { title: 'server', get: (r) => r.server, align: 'left' },
+      { title: 'runs', get: (r) => (r.pending ? 'pending' : String(r.runs)) },
+      { title: 'max qps', get: (r) => r.maxQps, digits: 0 },
+      { title: 'CPU us/q @max', get: (r) => r.maxCpuUs, digits: 1 },
+      { title: `vs ${refName}`, get: (r) => ratio(r.maxCpuUs, ref?.maxCpuUs) },
+      { title: 'server busy %', get: (r) => r.maxBusyPct, digits: 0 },
+      { title: 'lost % @max', get: (r) => r.maxLostPct, digits: 2 },
+      { title: `CPU us/q @${cfg.rate / 1000}k`, get: (r) => r.rateCpuUs, digits: 1 },
+      { title: 'p50 us', get: (r) => r.p50Us, digits: 0 },
+      { title: 'p99 us', get: (r) => r.p99Us, digits: 0 },
+      { title: 'p99.9 us', get: (r) => r.p999Us, digits: 0 },
+      { title: `lost % @${cfg.rate / 1000}k`, get: (r) => r.rateLostPct, digits: 2 },
+      { title: 'idle RSS MB', get: (r) => r.idleRssMb, digits: 1 },
+      { title: 'peak RSS MB', get: (r) => r.peakRssMb, digits: 1 },
+      { title: 'upstream CPU us/q', get: (r) => r.upstreamCpuUs, digits: 1 },
+      { title: 'other load on server cpu %', get: (r) => r.otherPct, digits: 0 },
+    ]), '');
+    out.push('CPU us/q @max per run: ' + rs.filter((r) => r.runs).map((r) => `${r.server} [${r.cpuUsRuns.join(', ')}]`).join('; '), '');
+    for (const r of rs) {
+      if (r.pending) out.push(`- ${r.server}: pending — ${r.pending}`);
+      for (const e of r.errors) out.push(`- ${r.server}: error — ${e.split('\n')[0]}`);
+      if (r.runs && r.noerrorPct < 99.9) out.push(`- ${r.server}: only ${fmt(r.noerrorPct, 2)}% of answers were NOERROR`);
+    }
+    for (const [name, d] of Object.entries(info.describe)) out.push(`- ${name}: ${d}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+// ------------------------------------------------------------------ main
+async function main() {
+  for (const tool of ['knotd', 'dnsperf', ...(cfg.pin ? ['taskset'] : [])]) {
+    if (!which(tool)) throw new Error(`${tool} is not installed (Debian: apt-get install knot dnsperf util-linux)`);
+  }
+  const mach = machine();
+  log(`machine: ${mach.nproc} cpus, ${mach.cpuModel}, kernel ${mach.kernel}; ${mach.pinning}`);
+  const results = [];
+  const skipped = [];
+  const infos = [];
+  for (const scenario of cfg.scenarios) {
+    const variants = scenario === 'fanout' ? cfg.fanoutVariants : ['-'];
+    for (const variant of variants) infos.push(await runScenario(scenario, variant, results, skipped));
+  }
+  const rows = aggregate(results);
+  const md = markdown(rows, infos);
+  const header = [
+    `Machine: ${mach.nproc} CPUs, ${mach.cpuModel}, Linux ${mach.kernel}, Node ${mach.node}; ${mach.date}.`,
+    `Pinning: ${mach.pinning}. Load average at start: ${mach.loadavgAtStart}.`,
+    `Each run: warm-up ${cfg.warmup} s, then dnsperf -l ${cfg.duration} -c ${cfg.clients} -q ${cfg.outstanding} -t 1 (max), then the same with -Q ${cfg.rate} -v (fixed rate). ${cfg.runs} rounds, servers interleaved; medians.`,
+    '',
+  ].join('\n');
+  console.log(header + '\n' + md);
+  if (skipped.length) console.log('Skipped: ' + skipped.map((s) => `${s.scenario}/${s.variant}/${s.server}${s.round ? ` r${s.round}` : ''} (${s.reason})`).join('; '));
+  const outFile = o.out ?? join(benchDir, 'out', `dns-${cfg.scenarios.join('-')}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, JSON.stringify({ machine: mach, config: cfg, clkTck: CLK_TCK, scenarios: infos, medians: rows, runs: results, skipped, elapsedS: elapsedS() }, null, 2));
+  writeFileSync(outFile.replace(/\.json$/, '.md'), header + '\n' + md);
+  log(`wrote ${outFile} (and .md) in ${elapsedS().toFixed(0)} s`);
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error(err.stack ?? err);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
