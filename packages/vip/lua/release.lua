@@ -1,0 +1,29 @@
+-- Release a VIP: its address goes into quarantine until now + quarantineMs (or straight back to
+-- the free ranges when quarantineMs <= 0).
+-- ARGV: name, now (ms), quarantineMs, feed maxlen, sweep limit.
+-- Returns {'ok', record JSON (as it was)} | {'none'} | {'uninit'}.
+if not schema_ok() then
+  return { 'uninit' }
+end
+local name = ARGV[1]
+local now = tonumber(ARGV[2])
+local q = tonumber(ARGV[3])
+local maxlen = ARGV[4]
+local limit = tonumber(ARGV[5])
+
+local cur = redis.call('HGET', K.vips, name)
+if not cur then
+  return { 'none' }
+end
+local rec = cjson.decode(cur)
+local a = tonumber(rec.a)
+bump('delete', name, cur, maxlen)
+redis.call('HDEL', K.vips, name)
+redis.call('ZREM', K.used, name)
+if q > 0 then
+  quar_put(a, name, now + q)
+elseif in_layout(a) then
+  free_put(a)
+end
+sweep(now, limit)
+return { 'ok', cur }
