@@ -43,3 +43,34 @@ export class ConfigError extends HopliteDnsError {
     this.problems = problems;
   }
 }
+
+// ---- server (listeners, stages) ----
+
+/** A listen address could not be bound (in use, not local, no permission). */
+export class ListenError extends HopliteDnsError {
+  readonly address: string;
+  readonly port: number;
+  readonly transport: 'udp' | 'tcp';
+  constructor(transport: 'udp' | 'tcp', address: string, port: number, cause: unknown) {
+    const reason = cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause);
+    super(
+      'HOPLITE_DNS_LISTEN',
+      `cannot listen on ${transport} ${address} port ${port} (${reason}); change listen[].address / listen[].port ` +
+        'to an address of this host and a free port (ports below 1024 need privileges)',
+      { cause },
+    );
+    this.address = address;
+    this.port = port;
+    this.transport = transport;
+  }
+}
+
+/** A stage could not be created or started (its cause says why). */
+export class StageError extends HopliteDnsError {
+  readonly stage: string;
+  constructor(stage: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super('HOPLITE_DNS_STAGE', `stage "${stage}" failed to start: ${reason}`, { cause });
+    this.stage = stage;
+  }
+}

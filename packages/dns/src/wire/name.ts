@@ -104,7 +104,7 @@ export function encodeName(name: string): Buffer {
 }
 
 /** Split a presentation name into label byte strings, undoing `\.`, `\\` and `\DDD` escapes. */
-function splitLabels(name: string): Buffer[] {
+export function splitLabels(name: string): Buffer[] {
   const s = name.endsWith('.') && !name.endsWith('\\.') ? name.slice(0, -1) : name;
   const labels: Buffer[] = [];
   let cur: number[] = [];

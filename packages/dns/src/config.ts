@@ -1,0 +1,229 @@
+/**
+ * The server config: one typed schema, defaults in one object beside it, validated once at the
+ * edge (every problem reported at once, ConfigError), then frozen.
+ */
+import { isIP } from 'node:net';
+import { ConfigError, type ConfigProblem } from './errors.js';
+import type { LocalZoneConfig, ResolvedLocalZone } from './local/types.js';
+import { validateLocalZones } from './local/config.js';
+
+export interface ListenAddress {
+  /** An IPv4 or IPv6 address (no host names). */
+  readonly address: string;
+  /** 0 picks a free port (UDP first, TCP then binds the same port). */
+  readonly port: number;
+}
+
+export interface TcpConfig {
+  /** A connection with no query in flight and no traffic for this long is closed. */
+  readonly idleTimeoutMs: number;
+  /** Open TCP connections at most, over all listen addresses. */
+  readonly maxConnections: number;
+  /** Queries in flight per connection at most; beyond, the connection is not read until one completes. */
+  readonly maxQueriesPerConnection: number;
+}
+
+export interface UdpConfig {
+  /** Largest UDP response we send (and advertise in our OPT), when the client's EDNS buffer allows. */
+  readonly maxResponseSize: number;
+}
+
+/** The config as given: every key optional. */
+export interface ServerConfigInput {
+  readonly listen?: readonly ListenAddress[];
+  readonly tcp?: Partial<TcpConfig>;
+  readonly udp?: Partial<UdpConfig>;
+  readonly maxInFlight?: number;
+  readonly renames?: boolean;
+  readonly ready?: boolean;
+  readonly localZones?: readonly LocalZoneConfig[];
+  readonly localCacheEntries?: number;
+  readonly shutdownTimeoutMs?: number;
+  /** Passed to the masters stage (see docs/dns-forwarding.md). */
+  readonly masters?: unknown;
+  /** Passed to the forward stage (see docs/dns-forwarding.md). */
+  readonly upstreams?: unknown;
+  /** Passed to the forward stage (see docs/dns-forwarding.md). */
+  readonly forwardZones?: unknown;
+}
+
+/** The validated config, defaults applied, frozen. */
+export interface ServerConfig {
+  readonly listen: readonly ListenAddress[];
+  readonly tcp: TcpConfig;
+  readonly udp: UdpConfig;
+  /** Queries waiting on another server (masters, upstreams) at most; beyond: REFUSED. */
+  readonly maxInFlight: number;
+  /** Apply the reference's renames (dclb.thisdcos.*, *.thisdcos.global). */
+  readonly renames: boolean;
+  /** Serve the liveness zones `spartan` and `hoplite` (ready.spartan / ready.hoplite A 127.0.0.1). */
+  readonly ready: boolean;
+  readonly localZones: readonly ResolvedLocalZone[];
+  /** Encoded local answers cached at most. */
+  readonly localCacheEntries: number;
+  /** close(): how long queries in flight may take to finish before everything is closed. */
+  readonly shutdownTimeoutMs: number;
+  readonly masters: unknown;
+  readonly upstreams: unknown;
+  readonly forwardZones: unknown;
+}
+
+export const SERVER_DEFAULTS = Object.freeze({
+  listen: Object.freeze([Object.freeze({ address: '127.0.0.1', port: 53 })]) as readonly ListenAddress[],
+  tcp: Object.freeze({ idleTimeoutMs: 10_000, maxConnections: 1000, maxQueriesPerConnection: 32 }) as TcpConfig,
+  udp: Object.freeze({ maxResponseSize: 1232 }) as UdpConfig,
+  maxInFlight: 10_000,
+  renames: true,
+  ready: true,
+  localCacheEntries: 10_000,
+  shutdownTimeoutMs: 5_000,
+});
+
+const TOP_KEYS = [
+  'listen',
+  'tcp',
+  'udp',
+  'maxInFlight',
+  'renames',
+  'ready',
+  'localZones',
+  'localCacheEntries',
+  'shutdownTimeoutMs',
+  'masters',
+  'upstreams',
+  'forwardZones',
+] as const;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function int(v: unknown, min: number, max: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+}
+
+function intKey(
+  obj: Record<string, unknown>,
+  name: string,
+  key: string,
+  fallback: number,
+  min: number,
+  max: number,
+  problems: ConfigProblem[],
+): number {
+  const v = obj[name];
+  if (v === undefined) return fallback;
+  if (!int(v, min, max)) {
+    problems.push({ key, value: v, expected: `an integer ${min} .. ${max}` });
+    return fallback;
+  }
+  return v;
+}
+
+function unknownKeys(obj: Record<string, unknown>, allowed: readonly string[], prefix: string, problems: ConfigProblem[]): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) problems.push({ key: `${prefix}${k}`, value: obj[k], expected: `one of the keys ${allowed.join(', ')}` });
+  }
+}
+
+function validateListen(v: unknown, problems: ConfigProblem[]): ListenAddress[] {
+  if (v === undefined) return [...SERVER_DEFAULTS.listen];
+  if (!Array.isArray(v) || v.length === 0) {
+    problems.push({ key: 'listen', value: v, expected: 'a non-empty array of { address, port }' });
+    return [];
+  }
+  const out: ListenAddress[] = [];
+  const seen = new Set<string>();
+  v.forEach((l: unknown, i) => {
+    const k = `listen[${i}]`;
+    if (!isObject(l)) {
+      problems.push({ key: k, value: l, expected: 'an object { address, port }' });
+      return;
+    }
+    unknownKeys(l, ['address', 'port'], `${k}.`, problems);
+    let ok = true;
+    if (typeof l.address !== 'string' || isIP(l.address) === 0 || l.address.includes('%')) {
+      problems.push({ key: `${k}.address`, value: l.address, expected: 'an IPv4 or IPv6 address, e.g. "127.0.0.1" or "::1"' });
+      ok = false;
+    }
+    if (!int(l.port, 0, 65535)) {
+      problems.push({ key: `${k}.port`, value: l.port, expected: 'an integer 0 .. 65535 (0: any free port)' });
+      ok = false;
+    }
+    if (!ok) return;
+    const id = `${l.address as string}#${l.port as number}`;
+    if ((l.port as number) !== 0 && seen.has(id)) {
+      problems.push({ key: k, value: l, expected: 'an address and port not listed twice' });
+      return;
+    }
+    seen.add(id);
+    out.push(Object.freeze({ address: l.address as string, port: l.port as number }));
+  });
+  return out;
+}
+
+/** Validate a config: every problem at once (ConfigError), defaults applied, result frozen. */
+export function validateServerConfig(input: unknown = {}): ServerConfig {
+  const problems: ConfigProblem[] = [];
+  if (!isObject(input)) throw new ConfigError([{ key: '(config)', value: input, expected: 'an object' }]);
+  unknownKeys(input, TOP_KEYS, '', problems);
+  const listen = validateListen(input.listen, problems);
+
+  const d = SERVER_DEFAULTS;
+  let tcp: TcpConfig = d.tcp;
+  if (input.tcp !== undefined) {
+    if (!isObject(input.tcp)) problems.push({ key: 'tcp', value: input.tcp, expected: 'an object { idleTimeoutMs?, maxConnections?, maxQueriesPerConnection? }' });
+    else {
+      unknownKeys(input.tcp, ['idleTimeoutMs', 'maxConnections', 'maxQueriesPerConnection'], 'tcp.', problems);
+      tcp = Object.freeze({
+        idleTimeoutMs: intKey(input.tcp, 'idleTimeoutMs', 'tcp.idleTimeoutMs', d.tcp.idleTimeoutMs, 1, 3_600_000, problems),
+        maxConnections: intKey(input.tcp, 'maxConnections', 'tcp.maxConnections', d.tcp.maxConnections, 1, 1_000_000, problems),
+        maxQueriesPerConnection: intKey(input.tcp, 'maxQueriesPerConnection', 'tcp.maxQueriesPerConnection', d.tcp.maxQueriesPerConnection, 1, 65535, problems),
+      });
+    }
+  }
+  let udp: UdpConfig = d.udp;
+  if (input.udp !== undefined) {
+    if (!isObject(input.udp)) problems.push({ key: 'udp', value: input.udp, expected: 'an object { maxResponseSize? }' });
+    else {
+      unknownKeys(input.udp, ['maxResponseSize'], 'udp.', problems);
+      udp = Object.freeze({ maxResponseSize: intKey(input.udp, 'maxResponseSize', 'udp.maxResponseSize', d.udp.maxResponseSize, 512, 65535, problems) });
+    }
+  }
+  const maxInFlight = intKey(input, 'maxInFlight', 'maxInFlight', d.maxInFlight, 1, 10_000_000, problems);
+  const localCacheEntries = intKey(input, 'localCacheEntries', 'localCacheEntries', d.localCacheEntries, 1, 10_000_000, problems);
+  const shutdownTimeoutMs = intKey(input, 'shutdownTimeoutMs', 'shutdownTimeoutMs', d.shutdownTimeoutMs, 0, 600_000, problems);
+  let renames: boolean = d.renames;
+  if (input.renames !== undefined) {
+    if (typeof input.renames !== 'boolean') problems.push({ key: 'renames', value: input.renames, expected: 'true or false' });
+    else renames = input.renames;
+  }
+  let ready: boolean = d.ready;
+  if (input.ready !== undefined) {
+    if (typeof input.ready !== 'boolean') problems.push({ key: 'ready', value: input.ready, expected: 'true or false' });
+    else ready = input.ready;
+  }
+  const localZones = validateLocalZones(input.localZones, 'localZones', problems);
+  if (ready) {
+    localZones.forEach((z, i) => {
+      if (z.zone === 'spartan' || z.zone === 'hoplite') {
+        problems.push({ key: `localZones[${i}].zone`, value: z.zone, expected: 'a zone other than the built-in "spartan" and "hoplite" (or set ready: false)' });
+      }
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    listen: Object.freeze(listen),
+    tcp,
+    udp,
+    maxInFlight,
+    renames,
+    ready,
+    localZones: Object.freeze(localZones),
+    localCacheEntries,
+    shutdownTimeoutMs,
+    masters: input.masters,
+    upstreams: input.upstreams,
+    forwardZones: input.forwardZones,
+  });
+}

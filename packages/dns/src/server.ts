@@ -1,0 +1,205 @@
+/**
+ * createServer: validate the config, bind every listen address (UDP + TCP), create the stages
+ * (local zones first, then masters and forward), compose the router and the chain once, start.
+ */
+import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
+import { pino, type Logger } from 'pino';
+import type { BoundAddress, Stage, StageContext } from './chain/stage.js';
+import { collectRoutes, composeChain, refusedTerminal } from './chain/chain.js';
+import { validateServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import { StageError } from './errors.js';
+import { LocalStage } from './local/stage.js';
+import { readyZones } from './local/sources.js';
+import { Registry } from './metrics/registry.js';
+import { Router } from './router/router.js';
+import { Engine } from './server/engine.js';
+import { bindAll, closeTcp, closeUdp, type Listener } from './server/listen.js';
+import { TcpConnections } from './server/tcp.js';
+
+/** Creates a stage once the listeners are bound. */
+export interface StageFactory {
+  /** The stage name (config key, log `component`, metric label). */
+  readonly name: string;
+  create(ctx: StageContext): Stage | Promise<Stage>;
+}
+
+export interface ServerOptions {
+  /** A pino logger (silent by default); stages get children with `component` set. */
+  readonly logger?: Logger;
+  /**
+   * The stages after the local zones, in order. Default: none yet — the masters and forward
+   * stages of this package plug in here (see docs/dns.md). Queries no stage answers get REFUSED.
+   */
+  readonly stages?: readonly StageFactory[];
+  /** A registry to add the metrics to (default: a new one, exposed as `server.metrics`). */
+  readonly metrics?: Registry;
+}
+
+export interface DnsServer {
+  /** The validated, frozen config. */
+  readonly config: ServerConfig;
+  /** Every bound address: one UDP and one TCP entry per listen address, with the real port. */
+  addresses(): readonly BoundAddress[];
+  readonly metrics: Registry;
+  /** The stages in chain order (local first). */
+  readonly stages: readonly Stage[];
+  /** Queries waiting on another server right now. */
+  readonly inFlight: number;
+  /** Open TCP connections right now. */
+  readonly tcpConnections: number;
+  /**
+   * Graceful stop: stop accepting TCP connections, answer new queries REFUSED, wait for queries in
+   * flight (up to `timeoutMs`, default config.shutdownTimeoutMs), then close every socket and stage.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+const SILENT = pino({ level: 'silent' });
+
+export async function createServer(config: ServerConfigInput = {}, options: ServerOptions = {}): Promise<DnsServer> {
+  const cfg = validateServerConfig(config);
+  const logger = options.logger ?? SILENT;
+  const metrics = options.metrics ?? new Registry();
+  const log = logger.child({ component: 'server' });
+  const engine = new Engine({
+    logger: log,
+    metrics,
+    udpMaxResponseSize: cfg.udp.maxResponseSize,
+    maxInFlight: cfg.maxInFlight,
+  });
+  const tcp = new TcpConnections(engine, cfg.tcp, log, metrics);
+  const listeners = await bindAll(cfg.listen, (s) => tcp.accept(s));
+  for (const l of listeners) attachUdp(l.udp, engine, log);
+  const bound: BoundAddress[] = [];
+  for (const l of listeners) {
+    bound.push(Object.freeze({ transport: 'udp', address: l.address, port: l.port, family: l.family }));
+    bound.push(Object.freeze({ transport: 'tcp', address: l.address, port: l.port, family: l.family }));
+  }
+  Object.freeze(bound);
+
+  const ctxFor = (name: string): StageContext =>
+    Object.freeze({
+      logger: logger.child({ component: name }),
+      metrics,
+      listenAddresses: bound,
+      udpMaxResponseSize: cfg.udp.maxResponseSize,
+    });
+
+  const stages: Stage[] = [];
+  const server = new Server(cfg, listeners, bound, metrics, stages, engine, tcp, log);
+  try {
+    const zones = cfg.ready ? [...readyZones(), ...cfg.localZones] : [...cfg.localZones];
+    const localCtx = ctxFor('local');
+    stages.push(
+      new LocalStage(zones, {
+        logger: localCtx.logger,
+        metrics,
+        udpMaxResponseSize: cfg.udp.maxResponseSize,
+        maxCacheEntries: cfg.localCacheEntries,
+      }),
+    );
+    for (const f of options.stages ?? []) {
+      try {
+        stages.push(await f.create(ctxFor(f.name)));
+      } catch (err) {
+        throw err instanceof StageError ? err : new StageError(f.name, err);
+      }
+    }
+    for (const s of stages) {
+      try {
+        await s.start?.();
+      } catch (err) {
+        throw new StageError(s.name, err);
+      }
+    }
+  } catch (err) {
+    await server.close({ timeoutMs: 0 });
+    throw err;
+  }
+  engine.router = new Router(collectRoutes(stages), { renames: cfg.renames });
+  engine.chain = composeChain(stages, refusedTerminal(cfg.udp.maxResponseSize));
+  log.info(
+    {
+      listen: bound.filter((b) => b.transport === 'udp').map((b) => `${b.address}:${b.port}`),
+      stages: stages.map((s) => s.name),
+      zones: engine.router.zones(),
+    },
+    'dns server started',
+  );
+  return server;
+}
+
+function attachUdp(socket: UdpSocket, engine: Engine, log: Logger): void {
+  const send = (buf: Buffer, rinfo: RemoteInfo): void => {
+    try {
+      socket.send(buf, rinfo.port, rinfo.address);
+    } catch {
+      // The socket is closed (shutdown): nothing to answer with.
+    }
+  };
+  socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+    const out = engine.process(msg, 'udp', rinfo.address, rinfo.port);
+    if (out === undefined) return;
+    if (out instanceof Uint8Array) send(out, rinfo);
+    else void out.then((b) => send(b, rinfo));
+  });
+  socket.on('error', (err) => {
+    log.warn({ err }, 'udp socket error');
+  });
+}
+
+class Server implements DnsServer {
+  private closed: Promise<void> | undefined;
+
+  constructor(
+    readonly config: ServerConfig,
+    private readonly listeners: readonly Listener[],
+    private readonly bound: readonly BoundAddress[],
+    readonly metrics: Registry,
+    readonly stages: readonly Stage[],
+    private readonly engine: Engine,
+    private readonly tcp: TcpConnections,
+    private readonly log: Logger,
+  ) {}
+
+  addresses(): readonly BoundAddress[] {
+    return this.closed ? [] : this.bound;
+  }
+
+  get inFlight(): number {
+    return this.engine.inFlight;
+  }
+
+  get tcpConnections(): number {
+    return this.tcp.size;
+  }
+
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.closed ??= this.doClose(options.timeoutMs ?? this.config.shutdownTimeoutMs);
+    return this.closed;
+  }
+
+  private async doClose(timeoutMs: number): Promise<void> {
+    this.engine.closing = true;
+    const stopAccepting = Promise.all(this.listeners.map((l) => closeTcp(l.tcp)));
+    this.tcp.startClosing();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.all([this.engine.whenIdle(), this.tcp.whenEmpty()]), deadline]);
+    clearTimeout(timer);
+    if (this.engine.inFlight > 0) this.log.warn({ inFlight: this.engine.inFlight }, 'closing with queries in flight');
+    this.tcp.destroyAll();
+    await Promise.all(this.listeners.map((l) => closeUdp(l.udp)));
+    await stopAccepting;
+    for (const s of [...this.stages].reverse()) {
+      try {
+        await s.close?.();
+      } catch (err) {
+        this.log.warn({ err, stage: s.name }, 'stage close failed');
+      }
+    }
+    this.log.info({}, 'dns server closed');
+  }
+}
