@@ -4,6 +4,7 @@
 //   node bench/dns/hoplite-server.mjs --port P --upstream 127.0.0.1:K
 //        [--master-zone mesos --masters 127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3]
 //        [--local-zone l4lb.thisdcos.directory --local-records records.json]
+//        [--module @hoplite/dns]   (another module exposing createServer, e.g. the stand-in in fixtures/)
 //
 // It imports `createServer` from '@hoplite/dns' (the built package: run `npx tsc -b packages/dns`
 // first), listens on 127.0.0.1:P (UDP and TCP), and stops cleanly on SIGTERM.
@@ -17,8 +18,10 @@
 // Exit codes: 0 after SIGTERM; 3 when @hoplite/dns is missing, unbuilt or has no createServer (the
 // harness then skips Hoplite and reports it as pending); 1 on any other failure.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const EXIT_NOT_AVAILABLE = 3;
 
@@ -30,6 +33,8 @@ const { values } = parseArgs({
     masters: { type: 'string' },
     'local-zone': { type: 'string' },
     'local-records': { type: 'string' },
+    // For checking the harness itself: import this module (a path or a specifier) instead.
+    module: { type: 'string', default: '@hoplite/dns' },
   },
 });
 if (!values.port || !values.upstream) {
@@ -65,13 +70,16 @@ function notAvailable(reason) {
 }
 
 let mod;
+const specifier = existsSync(values.module)
+  ? pathToFileURL(resolve(values.module)).href
+  : values.module;
 try {
-  mod = await import('@hoplite/dns');
+  mod = await import(specifier);
 } catch (err) {
-  notAvailable(`cannot import @hoplite/dns (${err.code ?? ''} ${err.message.split('\n')[0]}); build it with \`npx tsc -b packages/dns\``);
+  notAvailable(`cannot import ${values.module} (${err.code ?? ''} ${err.message.split('\n')[0]}); build it with \`npx tsc -b packages/dns\``);
 }
 if (typeof mod.createServer !== 'function') {
-  notAvailable(`@hoplite/dns has no createServer export yet (exports: ${Object.keys(mod).join(', ') || 'none'})`);
+  notAvailable(`${values.module} has no createServer export yet (exports: ${Object.keys(mod).join(', ') || 'none'})`);
 }
 
 let server;

@@ -3,7 +3,8 @@
 //
 //   node bench/dns/run.mjs [--scenario forwarding,fanout,local] [--servers hoplite,dnsmasq,...]
 //        [--runs 5] [--duration 10] [--warmup 2] [--rate 10000] [--budget 5400]
-//        [--fanout-variants all-up,one-dead] [--local-names 300] [--no-pin] [--out FILE.json]
+//        [--fanout-variants all-up,one-dead] [--local-names 300] [--clients 4] [--outstanding 100]
+//        [--max-other 25] [--retries 2] [--hoplite-module M] [--no-pin] [--out FILE.json]
 //
 // For each scenario: start the upstream(s) (knotd), then for each round start every selected server
 // in turn (round-robin, Hoplite first), probe it, warm it up, and measure
@@ -14,7 +15,7 @@
 // file under bench/out/.
 
 import { parseArgs } from 'node:util';
-import { mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
@@ -44,6 +45,9 @@ const { values: o } = parseArgs({
     'local-names': { type: 'string', default: '300' },
     clients: { type: 'string', default: '4' },
     outstanding: { type: 'string', default: '100' },
+    'max-other': { type: 'string', default: '25' },
+    retries: { type: 'string', default: '2' },
+    'hoplite-module': { type: 'string' },
     'no-pin': { type: 'boolean', default: false },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -67,6 +71,10 @@ const cfg = {
   clients: Number(o.clients),
   outstanding: Number(o.outstanding),
   pin: !o['no-pin'] && os.cpus().length >= 2,
+  // A run during which something else took more than this % of the server's core is set aside as
+  // "noisy" (kept in the JSON, left out of the medians) and repeated, at most `retries` times.
+  maxOtherPct: Number(o['max-other']),
+  retries: Number(o.retries),
 };
 for (const s of cfg.scenarios) {
   if (!['forwarding', 'fanout', 'local'].includes(s)) {
@@ -210,6 +218,7 @@ async function runOne(server, scenario, variant, round, env) {
   mkdirSync(dir, { recursive: true });
   const ctx = {
     scenario, dir, port, upstream: env.upstream, masters: env.masters, recordsFile: env.recordsFile, cpus: SERVER_CPU,
+    hopliteModule: o['hoplite-module'] && existsSync(o['hoplite-module']) ? resolve(o['hoplite-module']) : o['hoplite-module'],
   };
   const { child, config } = server.start(ctx);
   const result = { server: server.name, scenario, variant, round, command: child.command, config };
@@ -276,6 +285,8 @@ async function stopUpstreams(env) {
   }
 }
 
+const otherPct = (r) => Math.max(r.max.otherOnServerCpuPct, r.rate.otherOnServerCpuPct);
+const noisy = (r) => cfg.pin && otherPct(r) > cfg.maxOtherPct;
 const perRunS = () => cfg.warmup + 2 * cfg.duration + 8;
 
 async function runScenario(scenario, variant, results, skipped) {
@@ -311,7 +322,12 @@ async function runScenario(scenario, variant, results, skipped) {
           continue;
         }
         log(`${scenario}/${variant} round ${round}/${cfg.runs}: ${server.name}`);
-        const r = await runOne(server, scenario, variant, round, env);
+        let r = await runOne(server, scenario, variant, round, env);
+        for (let retry = 0; r.status === 'ok' && noisy(r) && retry < cfg.retries && elapsedS() + perRunS() <= cfg.budgetS; retry++) {
+          log(`  ${server.name}: noisy run (other load on the server's cpu ${fmt(otherPct(r), 0)}% > ${cfg.maxOtherPct}%), set aside and repeated`);
+          results.push({ ...r, status: 'noisy' });
+          r = await runOne(server, scenario, variant, round, env);
+        }
         results.push(r);
         if (r.status === 'pending') {
           pending.add(server.name);
@@ -338,6 +354,7 @@ function aggregate(results) {
     if (!groups.has(key)) groups.set(key, { scenario: r.scenario, variant: r.variant, server: r.server, ok: [], pending: undefined, errors: [] });
     const g = groups.get(key);
     if (r.status === 'ok') g.ok.push(r);
+    else if (r.status === 'noisy') g.noisy = (g.noisy ?? 0) + 1;
     else if (r.status === 'pending') g.pending = r.reason;
     else g.errors.push(r.reason);
   }
@@ -345,7 +362,7 @@ function aggregate(results) {
   for (const g of groups.values()) {
     const m = (f) => median(g.ok.map(f));
     rows.push({
-      scenario: g.scenario, variant: g.variant, server: g.server, runs: g.ok.length, pending: g.pending, errors: g.errors,
+      scenario: g.scenario, variant: g.variant, server: g.server, runs: g.ok.length, pending: g.pending, errors: g.errors, noisyRuns: g.noisy ?? 0,
       maxQps: m((r) => r.max.qps),
       maxCpuUs: m((r) => r.max.cpuUsPerQuery),
       maxBusyPct: m((r) => r.max.busyPct),
@@ -401,6 +418,7 @@ function markdown(rows, infos) {
     for (const r of rs) {
       if (r.pending) out.push(`- ${r.server}: pending — ${r.pending}`);
       for (const e of r.errors) out.push(`- ${r.server}: error — ${e.split('\n')[0]}`);
+      if (r.noisyRuns) out.push(`- ${r.server}: ${r.noisyRuns} noisy run(s) set aside and repeated`);
       if (r.runs && r.noerrorPct < 99.9) out.push(`- ${r.server}: only ${fmt(r.noerrorPct, 2)}% of answers were NOERROR`);
     }
     for (const [name, d] of Object.entries(info.describe)) out.push(`- ${name}: ${d}`);

@@ -28,6 +28,7 @@ const hostPort = (addr) => {
  * @property {string[]} masters     fan-out only: the three masters
  * @property {string} recordsFile   local only: JSON [{name,type,address,ttl}] of the local zone
  * @property {string|undefined} cpus taskset CPU list
+ * @property {string|undefined} hopliteModule  adapter --module (default @hoplite/dns)
  */
 
 function write(ctx, file, text) {
@@ -50,6 +51,7 @@ const hoplite = {
     const args = [join(here, 'hoplite-server.mjs'), '--port', String(ctx.port), '--upstream', ctx.upstream];
     if (ctx.scenario === 'fanout') args.push('--master-zone', MASTER_ZONE, '--masters', ctx.masters.join(','));
     if (ctx.scenario === 'local') args.push('--local-zone', LOCAL_ZONE, '--local-records', ctx.recordsFile);
+    if (ctx.hopliteModule) args.push('--module', ctx.hopliteModule);
     return { child: start('hoplite', process.execPath, args, { cpus: ctx.cpus, logFile: join(ctx.dir, 'hoplite.log') }), config: '' };
   },
 };
