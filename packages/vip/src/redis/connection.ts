@@ -27,14 +27,15 @@ export function reconnectDelay(times: number): number {
 }
 
 export function createClient(conn: RedisConnectionOptions, s: ClientSettings): RedisClient {
-  const socketTimeout = s.commandTimeoutMs + (s.blockingMs ?? 0);
-  const base: RedisOptions = {
+  // No ioredis socketTimeout: its timer outlives disconnect() and holds the process open. A
+  // command that times out recycles the connection instead (recycleOnTimeout).
+  const base: RedisOptions & { disconnectTimeout: number } = {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    commandTimeout: socketTimeout,
-    socketTimeout,
+    commandTimeout: s.commandTimeoutMs + (s.blockingMs ?? 0),
     connectTimeout: s.connectTimeoutMs,
+    disconnectTimeout: 500,
     keepAlive: 10_000,
     connectionName: s.connectionName,
     ...(conn.username !== undefined ? { username: conn.username } : {}),
@@ -79,6 +80,13 @@ export function createClient(conn: RedisConnectionOptions, s: ClientSettings): R
         options,
       );
     }
+  }
+}
+
+/** After "Command timed out" the connection may be half-open: drop it and let ioredis reconnect. */
+export function recycleOnTimeout(client: RedisClient, err: unknown): void {
+  if (err instanceof Error && err.message === 'Command timed out' && client.status === 'ready') {
+    client.disconnect(true);
   }
 }
 

@@ -32,7 +32,7 @@ import type {
   WatchEvent,
 } from '../types.js';
 import { findProblems, parseDump } from './check.js';
-import { connectClient, createClient, toStoreError } from './connection.js';
+import { connectClient, createClient, recycleOnTimeout, toStoreError } from './connection.js';
 import { DEFAULT_KEY_PREFIX, redisKeys, type RedisKeys } from './keys.js';
 import { decodeRecord } from './records.js';
 import { defineScripts, runScript, type RedisClient, type ScriptName, type ScriptReply } from './scripts.js';
@@ -165,6 +165,7 @@ export class RedisStore implements VipStore {
     try {
       return await runScript(this.#client, name, this.#s.keys.all, args);
     } catch (err) {
+      recycleOnTimeout(this.#client, err);
       throw toStoreError(err, this.#s.name);
     }
   }
@@ -185,6 +186,7 @@ export class RedisStore implements VipStore {
     try {
       return await fn(this.#client);
     } catch (err) {
+      recycleOnTimeout(this.#client, err);
       throw toStoreError(err, this.#s.name);
     }
   }

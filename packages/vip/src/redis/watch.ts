@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import { ClosedError } from '../errors.js';
 import type { VipChange, VipSnapshot, Watch, WatchEvent } from '../types.js';
-import { connectClient, reconnectDelay, toStoreError } from './connection.js';
+import { connectClient, reconnectDelay, recycleOnTimeout, toStoreError } from './connection.js';
 import type { RedisKeys } from './keys.js';
 import { decodeRecord } from './records.js';
 import { runScript, type RedisClient } from './scripts.js';
@@ -169,6 +169,7 @@ export class RedisWatcher implements Watch {
       } catch (err) {
         if (this.#closed) break;
         if (err instanceof ClosedError) break;
+        recycleOnTimeout(client, err);
         if (!failing) {
           failing = true;
           logger.warn({ store: this.#deps.store, err }, 'watch lost the store');
