@@ -204,10 +204,11 @@ export function validateServerConfig(input: unknown = {}): ServerConfig {
     else ready = input.ready;
   }
   const localZones = validateLocalZones(input.localZones, 'localZones', problems);
-  if (ready) {
-    localZones.forEach((z, i) => {
-      if (z.zone === 'spartan' || z.zone === 'hoplite') {
-        problems.push({ key: `localZones[${i}].zone`, value: z.zone, expected: 'a zone other than the built-in "spartan" and "hoplite" (or set ready: false)' });
+  if (ready && Array.isArray(input.localZones)) {
+    input.localZones.forEach((z: unknown, i) => {
+      const zone = isObject(z) && typeof z.zone === 'string' ? z.zone.toLowerCase().replace(/\.$/, '') : undefined;
+      if (zone === 'spartan' || zone === 'hoplite') {
+        problems.push({ key: `localZones[${i}].zone`, value: z && (z as { zone: unknown }).zone, expected: 'a zone other than the built-in "spartan" and "hoplite" (or set ready: false)' });
       }
     });
   }
