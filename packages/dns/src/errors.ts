@@ -74,3 +74,47 @@ export class StageError extends HopliteDnsError {
     this.stage = stage;
   }
 }
+
+// ---- forwarding (masters, upstreams, forward zones) ----
+
+/** One server that is this server's own listen address. */
+export interface SelfServer {
+  /** The config key, e.g. `upstreams.servers[1]`, `forwardZones.corp.example[0]`, `masters.servers[0]`. */
+  readonly key: string;
+  /** The server as configured (`ip:port`). */
+  readonly server: string;
+  /** The listen address it matches (`ip:port`). */
+  readonly listen: string;
+}
+
+/**
+ * An upstream, forward-zone server or master is one of this server's own listen addresses (or a
+ * local address while we listen on 0.0.0.0 / ::): every query would loop back to us. Refused at
+ * start (the reference queried itself forever).
+ */
+export class SelfForwardError extends HopliteDnsError {
+  readonly servers: readonly SelfServer[];
+  constructor(servers: readonly SelfServer[]) {
+    const list = servers.map((s) => `${s.key}: got ${s.server}, which is our own listen address ${s.listen}`).join('; ');
+    super(
+      'HOPLITE_DNS_FORWARD_TO_SELF',
+      `forwarding to ourselves would loop: ${list}; expected servers other than this server's listen addresses ` +
+        '(remove them from upstreams / forwardZones / masters, or change listen)',
+    );
+    this.servers = servers;
+  }
+}
+
+/** The master-list file could not be read or parsed (logged and counted; the last good list stays). */
+export class MasterListError extends HopliteDnsError {
+  readonly file: string;
+  constructor(file: string, reason: string, options?: { cause?: unknown }) {
+    super(
+      'HOPLITE_DNS_MASTER_LIST',
+      `master list ${file}: ${reason}; expected one "ip[:port]" per line (# comments allowed) or a JSON array of them ` +
+        '(masters.file)',
+      options,
+    );
+    this.file = file;
+  }
+}
