@@ -68,8 +68,9 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
     maxInFlight: cfg.maxInFlight,
   });
   const tcp = new TcpConnections(engine, cfg.tcp, log, metrics);
+  const sends = new UdpSends();
   const listeners = await bindAll(cfg.listen, (s) => tcp.accept(s));
-  for (const l of listeners) attachUdp(l.udp, engine, log);
+  for (const l of listeners) attachUdp(l.udp, engine, sends, log);
   const bound: BoundAddress[] = [];
   for (const l of listeners) {
     bound.push(Object.freeze({ transport: 'udp', address: l.address, port: l.port, family: l.family }));
@@ -86,7 +87,7 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
     });
 
   const stages: Stage[] = [];
-  const server = new Server(cfg, listeners, bound, metrics, stages, engine, tcp, log);
+  const server = new Server(cfg, listeners, bound, metrics, stages, engine, tcp, sends, log);
   try {
     const zones = cfg.ready ? [...readyZones(), ...cfg.localZones] : [...cfg.localZones];
     const localCtx = ctxFor('local');
@@ -129,19 +130,43 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
   return server;
 }
 
-function attachUdp(socket: UdpSocket, engine: Engine, log: Logger): void {
-  const send = (buf: Buffer, rinfo: RemoteInfo): void => {
-    try {
-      socket.send(buf, rinfo.port, rinfo.address);
-    } catch {
-      // The socket is closed (shutdown): nothing to answer with.
+/** UDP answers that completed asynchronously and are being sent (close() waits for them). */
+class UdpSends {
+  pending = 0;
+  private waiters: Array<() => void> = [];
+  readonly done = (): void => {
+    if (--this.pending === 0 && this.waiters.length > 0) {
+      const w = this.waiters;
+      this.waiters = [];
+      for (const f of w) f();
     }
   };
+  whenIdle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+function attachUdp(socket: UdpSocket, engine: Engine, sends: UdpSends, log: Logger): void {
   socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
     const out = engine.process(msg, 'udp', rinfo.address, rinfo.port);
     if (out === undefined) return;
-    if (out instanceof Uint8Array) send(out, rinfo);
-    else void out.then((b) => send(b, rinfo));
+    if (out instanceof Uint8Array) {
+      try {
+        socket.send(out, rinfo.port, rinfo.address);
+      } catch {
+        // The socket is closed: nothing to answer with.
+      }
+      return;
+    }
+    sends.pending++;
+    void out.then((b) => {
+      try {
+        socket.send(b, rinfo.port, rinfo.address, sends.done);
+      } catch {
+        sends.done();
+      }
+    });
   });
   socket.on('error', (err) => {
     log.warn({ err }, 'udp socket error');
@@ -159,6 +184,7 @@ class Server implements DnsServer {
     readonly stages: readonly Stage[],
     private readonly engine: Engine,
     private readonly tcp: TcpConnections,
+    private readonly sends: UdpSends,
     private readonly log: Logger,
   ) {}
 
@@ -187,7 +213,11 @@ class Server implements DnsServer {
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs);
     });
-    await Promise.race([Promise.all([this.engine.whenIdle(), this.tcp.whenEmpty()]), deadline]);
+    const drained = (async () => {
+      await Promise.all([this.engine.whenIdle(), this.tcp.whenEmpty()]);
+      await this.sends.whenIdle();
+    })();
+    await Promise.race([drained, deadline]);
     clearTimeout(timer);
     if (this.engine.inFlight > 0) this.log.warn({ inFlight: this.engine.inFlight }, 'closing with queries in flight');
     this.tcp.destroyAll();
