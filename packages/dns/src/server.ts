@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import type { BoundAddress, Stage, StageContext } from './chain/stage.js';
 import { collectRoutes, composeChain, refusedTerminal } from './chain/chain.js';
 import { validateServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
-import { StageError } from './errors.js';
+import { HopliteDnsError, StageError } from './errors.js';
 import { LocalStage } from './local/stage.js';
 import { readyZones } from './local/sources.js';
 import { Registry } from './metrics/registry.js';
@@ -103,14 +103,15 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
       try {
         stages.push(await f.create(ctxFor(f.name)));
       } catch (err) {
-        throw err instanceof StageError ? err : new StageError(f.name, err);
+        // Our own coded errors (ConfigError, SelfForwardError, ...) keep their code.
+        throw err instanceof HopliteDnsError ? err : new StageError(f.name, err);
       }
     }
     for (const s of stages) {
       try {
         await s.start?.();
       } catch (err) {
-        throw new StageError(s.name, err);
+        throw err instanceof HopliteDnsError ? err : new StageError(s.name, err);
       }
     }
   } catch (err) {
