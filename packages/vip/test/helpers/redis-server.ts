@@ -11,6 +11,7 @@
  *   // redis.url === 'redis://127.0.0.1:<port>'
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,8 @@ export interface RedisServerOptions {
   startTimeoutMs?: number;
   /** redis-server binary (default `redis-server` from PATH). */
   binary?: string;
+  /** Run as a Sentinel monitoring this master (quorum 1). */
+  sentinel?: { masterPort: number; masterName?: string; downAfterMs?: number };
 }
 
 export interface RedisServer {
@@ -155,15 +158,34 @@ class PrivateRedis implements RedisServer {
 
   /** Launch on this.#port; resolves when ready, rejects with `inUse` when the port was taken. */
   async launch(): Promise<void> {
-    const args = [
-      '--port', String(this.#port),
-      '--bind', '127.0.0.1',
-      '--save', '',
-      '--appendonly', 'no',
-      '--dir', this.#dir,
-      '--logfile', '',
-      ...(this.#opts.args ?? []),
-    ];
+    const sentinel = this.#opts.sentinel;
+    let args: string[];
+    let ready = READY;
+    if (sentinel !== undefined) {
+      // A Sentinel rewrites its config file: keep it in the temp dir (kept across restart()).
+      const conf = join(this.#dir, 'sentinel.conf');
+      if (!existsSync(conf)) {
+        const name = sentinel.masterName ?? 'mymaster';
+        writeFileSync(
+          conf,
+          `sentinel monitor ${name} 127.0.0.1 ${sentinel.masterPort} 1\n` +
+            `sentinel down-after-milliseconds ${name} ${sentinel.downAfterMs ?? 1000}\n` +
+            `sentinel failover-timeout ${name} 10000\n`,
+        );
+      }
+      args = [conf, '--sentinel', '--port', String(this.#port), '--bind', '127.0.0.1', '--dir', this.#dir, '--logfile', '', ...(this.#opts.args ?? [])];
+      ready = /\+monitor master/;
+    } else {
+      args = [
+        '--port', String(this.#port),
+        '--bind', '127.0.0.1',
+        '--save', '',
+        '--appendonly', 'no',
+        '--dir', this.#dir,
+        '--logfile', '',
+        ...(this.#opts.args ?? []),
+      ];
+    }
     const child = spawn(this.#opts.binary ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const timeoutMs = this.#opts.startTimeoutMs ?? 20_000;
@@ -175,7 +197,7 @@ class PrivateRedis implements RedisServer {
       }, timeoutMs);
       const onData = (chunk: Buffer): void => {
         log += chunk.toString('utf8');
-        if (READY.test(log)) {
+        if (ready.test(log)) {
           clearTimeout(timer);
           resolve();
         }
@@ -260,6 +282,12 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   }
   await rm(dir, { recursive: true, force: true });
   throw lastErr;
+}
+
+/** A Sentinel (quorum 1, master down after `downAfterMs`) watching `master`; `url` is the redis+sentinel:// URL of the master group. */
+export async function startRedisSentinel(master: RedisServer, masterName = 'mymaster', downAfterMs = 1000): Promise<RedisServer & { sentinelUrl: string }> {
+  const server = await startRedisServer({ sentinel: { masterPort: master.port, masterName, downAfterMs } });
+  return Object.assign(server, { sentinelUrl: `redis+sentinel://127.0.0.1:${server.port}/${masterName}` });
 }
 
 export interface RedisClusterServer {
