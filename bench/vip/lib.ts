@@ -1,6 +1,6 @@
 /**
  * Shared by the VIP benchmarks and the cross-process concurrency tests: open a store, run a job
- * of allocations or lookups, and spawn worker processes (worker.ts) that do the same in parallel.
+ * of allocations or lookups, and a pool of worker processes (worker.ts) that run jobs in parallel.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -10,15 +10,15 @@ import type { VipStore } from '../../packages/vip/src/types.js';
 
 export type StoreSpec =
   | { kind: 'redis'; url: string; keyPrefix: string }
-  | { kind: 'embedded'; path: string };
+  | { kind: 'embedded'; path: string; synchronous?: 'full' | 'normal' };
 
 export interface WorkerJob {
   store: StoreSpec;
   pools: string[];
   quarantineMs: number;
-  /** allocate: allocate each name; lookup: get each name (already allocated). */
-  op: 'allocate' | 'lookup';
-  /** Names to use, as `<prefix><i>` for i in `indexes` (or 0..count-1 when absent). */
+  /** allocate: allocate each name; lookup: get each name (already allocated); release: release each. */
+  op: 'allocate' | 'lookup' | 'release';
+  /** Names are `<prefix><i>` + FQDN_SUFFIX for i in `indexes` (or 0..count-1 when absent). */
   prefix: string;
   indexes?: number[];
   count?: number;
@@ -48,7 +48,7 @@ export async function openStore(spec: StoreSpec, pools: string[], quarantineMs: 
     return createRedisStore({ url: spec.url, layout, quarantineMs, keyPrefix: spec.keyPrefix });
   }
   const { openEmbeddedStore } = await import('../../packages/vip/src/embedded/index.js');
-  return openEmbeddedStore({ path: spec.path, layout, quarantineMs });
+  return openEmbeddedStore({ path: spec.path, layout, quarantineMs, ...(spec.synchronous ? { synchronous: spec.synchronous } : {}) });
 }
 
 export async function runJob(store: VipStore, job: WorkerJob): Promise<WorkerResult> {
@@ -74,10 +74,12 @@ export async function runJob(store: VipStore, job: WorkerJob): Promise<WorkerRes
             Date.now(),
           );
           if (job.report) assigned[name] = r.vip.ipv4;
-        } else {
+        } else if (job.op === 'lookup') {
           const r = await store.get(name);
           if (r === undefined) throw new Error(`lookup: ${name} not found`);
           if (job.report) assigned[name] = r.ipv4;
+        } else {
+          await store.release(name, Date.now());
         }
         ops++;
       } catch (err) {
@@ -93,70 +95,127 @@ export async function runJob(store: VipStore, job: WorkerJob): Promise<WorkerRes
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (v: T) => void;
+interface Pending {
+  resolve: (r: WorkerResult) => void;
   reject: (e: Error) => void;
 }
 
-function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined); // observed through Promise.all below
-  return { promise, resolve, reject };
+class Worker {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  readonly ready: Promise<void>;
+  #pending: Pending | undefined;
+  #failed: Error | undefined;
+
+  constructor(readonly index: number) {
+    // This process's node flags: the TypeScript loader and the @hoplite/source condition.
+    this.child = spawn(process.execPath, [...process.execArgv, WORKER], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.exited = new Promise<void>((r) => this.child.once('exit', () => r()));
+    let readyResolve!: () => void;
+    let readyReject!: (e: Error) => void;
+    this.ready = new Promise<void>((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    this.ready.catch(() => undefined);
+    const fail = (err: Error): void => {
+      this.#failed ??= err;
+      readyReject(err);
+      this.#pending?.reject(err);
+      this.#pending = undefined;
+    };
+    let buf = '';
+    this.child.stdout?.setEncoding('utf8');
+    this.child.stdout?.on('data', (chunk: string) => {
+      buf += chunk;
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const msg = JSON.parse(line) as { type: string; message?: string } & WorkerResult;
+        if (msg.type === 'ready') readyResolve();
+        else if (msg.type === 'done') {
+          const { type: _type, ...result } = msg;
+          const p = this.#pending;
+          this.#pending = undefined;
+          p?.resolve(result);
+        } else fail(new Error(`worker ${index}: ${msg.message ?? line}`));
+      }
+    });
+    this.child.once('error', fail);
+    this.child.once('exit', (code, signal) => fail(new Error(`worker ${index} exited (${code ?? signal})`)));
+  }
+
+  /** Send a job (one line of JSON); resolves with its result. */
+  run(job: WorkerJob): Promise<WorkerResult> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#pending) return Promise.reject(new Error(`worker ${this.index} is busy`));
+    return new Promise<WorkerResult>((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.child.stdin?.write(JSON.stringify(job) + '\n');
+    });
+  }
 }
 
 /**
- * Run one job per worker process, all started at once (each opens its store first, then all get
- * "go"). Children run with this process's node flags (the TypeScript loader and export condition).
- * Every child is stopped by PID and awaited, also on failure or timeout.
+ * Worker processes that stay up across jobs (each keeps its stores open between jobs, so a run
+ * measures requests, not start-up). `run(jobs)` hands one job to each of the first jobs.length
+ * workers at once and resolves when all are done. `close()` ends them and awaits their exit
+ * (SIGTERM by PID if one does not end by itself).
  */
-export async function runWorkers(jobs: readonly WorkerJob[], timeoutMs = 300_000): Promise<WorkerResult[]> {
-  const children: { child: ChildProcess; exited: Promise<void>; ready: Deferred<void>; done: Deferred<WorkerResult> }[] = [];
+export class WorkerPool {
+  readonly #workers: Worker[];
+
+  private constructor(workers: Worker[]) {
+    this.#workers = workers;
+  }
+
+  static async start(n: number, timeoutMs = 120_000): Promise<WorkerPool> {
+    const pool = new WorkerPool(Array.from({ length: n }, (_, i) => new Worker(i)));
+    try {
+      await withTimeout(Promise.all(pool.#workers.map((w) => w.ready)), timeoutMs, 'workers not ready');
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  async run(jobs: readonly WorkerJob[], timeoutMs = 300_000): Promise<WorkerResult[]> {
+    if (jobs.length > this.#workers.length) throw new Error(`${jobs.length} jobs for ${this.#workers.length} workers`);
+    return withTimeout(Promise.all(jobs.map((job, i) => (this.#workers[i] as Worker).run(job))), timeoutMs, 'workers not done');
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.#workers) w.child.stdin?.end(); // the worker closes its stores and exits
+    const timer = setTimeout(() => {
+      for (const w of this.#workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+    }, 10_000);
+    await Promise.all(this.#workers.map((w) => w.exited));
+    clearTimeout(timer);
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    for (const [i, job] of jobs.entries()) {
-      const child = spawn(process.execPath, [...process.execArgv, WORKER, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'inherit'] });
-      const entry = { child, exited: new Promise<void>((r) => child.once('exit', () => r())), ready: deferred<void>(), done: deferred<WorkerResult>() };
-      children.push(entry);
-      const fail = (err: Error): void => {
-        entry.ready.reject(err);
-        entry.done.reject(err);
-      };
-      let buf = '';
-      child.stdout?.setEncoding('utf8');
-      child.stdout?.on('data', (chunk: string) => {
-        buf += chunk;
-        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          const msg = JSON.parse(line) as { type: string; message?: string } & WorkerResult;
-          if (msg.type === 'ready') entry.ready.resolve();
-          else if (msg.type === 'done') {
-            const { type: _type, ...result } = msg;
-            entry.done.resolve(result);
-          } else fail(new Error(`worker ${i}: ${msg.message ?? line}`));
-        }
-      });
-      child.once('error', fail);
-      child.once('exit', (code, signal) => fail(new Error(`worker ${i} exited (${code ?? signal}) before it was done`)));
-    }
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`workers not done after ${timeoutMs} ms`)), timeoutMs);
-    });
-    await Promise.race([Promise.all(children.map((c) => c.ready.promise)), timeout]);
-    for (const { child } of children) child.stdin?.write('go\n');
-    return await Promise.race([Promise.all(children.map((c) => c.done.promise)), timeout]);
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} after ${ms} ms`)), ms)))]);
   } finally {
     clearTimeout(timer);
-    for (const { child } of children) {
-      child.stdin?.end();
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    }
-    await Promise.all(children.map((c) => c.exited));
+  }
+}
+
+/** Start `jobs.length` workers, run one job each (all at once), stop them. */
+export async function runWorkers(jobs: readonly WorkerJob[], timeoutMs = 300_000): Promise<WorkerResult[]> {
+  const pool = await WorkerPool.start(jobs.length, timeoutMs);
+  try {
+    // Open the stores first (a lookup of nothing), so that the measured job starts together.
+    await pool.run(jobs.map((j) => ({ ...j, op: 'lookup' as const, indexes: [], count: 0 })), timeoutMs);
+    return await pool.run(jobs, timeoutMs);
+  } finally {
+    await pool.close();
   }
 }
