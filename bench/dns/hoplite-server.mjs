@@ -4,18 +4,26 @@
 //   node bench/dns/hoplite-server.mjs --port P --upstream 127.0.0.1:K
 //        [--master-zone mesos --masters 127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3]
 //        [--local-zone l4lb.thisdcos.directory --local-records records.json]
+//        [--stages auto|explicit|default]
 //        [--module @hoplite/dns]   (another module exposing createServer, e.g. the stand-in in fixtures/)
 //
-// It imports `createServer` from '@hoplite/dns' (the built package: run `npx tsc -b packages/dns`
-// first), listens on 127.0.0.1:P (UDP and TCP), and stops cleanly on SIGTERM.
+// It imports the BUILT `@hoplite/dns` (run `npx tsc -b packages/dns` first), listens on 127.0.0.1:P
+// (UDP and TCP), and stops cleanly on SIGTERM (server.close()).
 //
-// GUESSED API — align with the real one once @hoplite/dns lands (see bench/README.md):
-//   const server = await createServer(config)   // config as built by buildConfig() below
-//   await server.start?.()                      // if createServer does not start it itself
-//   await server.close()                        // (or stop())
-// and the local-zone hook in buildConfig().
+// Written against @hoplite/dns as of its first commits (see bench/README.md, "The Hoplite adapter"):
+//   const server = await createServer(config, { stages })   // starts listening
+//   await server.close()
+//   config: { listen, upstreams: { servers }, masters: { servers, zones }, localZones: [{ zone, source }] }
+//   stages: [mastersStageFactory(config), forwardStageFactory(config)] — at the time of writing
+//     createServer does not add the masters and forward stages by itself ("Default: none yet") and
+//     the package index does not export the factories, so `--stages auto` takes them from the index
+//     when it has them, else from the built files dist/masters/stage.js and dist/upstream/forward.js;
+//     `--stages default` passes none (for when createServer wires them itself).
+//   localZones source: the package's staticSource(records) when exported, else a minimal
+//     RecordSource ({ version, lookup(name) }) built here. LOCAL-ZONE HOOK: replace it with the VIP
+//     table's record source (issue 4) when that lands, preloaded with the same records.
 //
-// Exit codes: 0 after SIGTERM; 3 when @hoplite/dns is missing, unbuilt or has no createServer (the
+// Exit codes: 0 after SIGTERM; 3 when the module is missing, unbuilt or has no createServer (the
 // harness then skips Hoplite and reports it as pending); 1 on any other failure.
 
 import { readFileSync, existsSync } from 'node:fs';
@@ -33,48 +41,28 @@ const { values } = parseArgs({
     masters: { type: 'string' },
     'local-zone': { type: 'string' },
     'local-records': { type: 'string' },
-    // For checking the harness itself: import this module (a path or a specifier) instead.
+    stages: { type: 'string', default: 'auto' },
     module: { type: 'string', default: '@hoplite/dns' },
   },
 });
-if (!values.port || !values.upstream) {
-  console.error('usage: hoplite-server.mjs --port P --upstream host:port [--masters a,b,c] [--local-zone Z --local-records file.json]');
+if (!values.port || !values.upstream || !['auto', 'explicit', 'default'].includes(values.stages)) {
+  console.error('usage: hoplite-server.mjs --port P --upstream host:port [--masters a,b,c] [--local-zone Z --local-records file.json] [--stages auto|explicit|default] [--module M]');
   process.exit(2);
 }
 
-/**
- * The config handed to createServer. Everything Hoplite-specific the harness depends on is here.
- * Logging stays silent (the library default) so that logging costs nothing under load.
- */
-function buildConfig() {
-  const config = {
-    listen: [{ address: '127.0.0.1', port: Number(values.port) }],
-    upstreams: { servers: [values.upstream] },
-  };
-  if (values.masters) {
-    config.masters = { zones: [values['master-zone']], servers: values.masters.split(',') };
-  }
-  if (values['local-zone']) {
-    // LOCAL-ZONE HOOK (guessed): the VIP zone plugs in through an interface (issue 4). Until that
-    // interface exists, hand the records over as a static zone. Replace this block with the real
-    // record source (e.g. a VIP table preloaded with these names) when it lands.
-    const records = values['local-records'] ? JSON.parse(readFileSync(values['local-records'], 'utf8')) : [];
-    config.local = [{ zone: values['local-zone'], records }];
-  }
-  return config;
-}
-
+const note = (msg) => console.error(`hoplite-adapter: ${msg}`);
 function notAvailable(reason) {
-  console.error(`hoplite-adapter: Hoplite not available: ${reason}`);
+  note(`Hoplite not available: ${reason}`);
   process.exit(EXIT_NOT_AVAILABLE);
 }
 
+// ------------------------------------------------------------------ load the module
+const specifier = existsSync(values.module) ? pathToFileURL(resolve(values.module)).href : values.module;
 let mod;
-const specifier = existsSync(values.module)
-  ? pathToFileURL(resolve(values.module)).href
-  : values.module;
+let moduleUrl;
 try {
-  mod = await import(specifier);
+  moduleUrl = import.meta.resolve(specifier);
+  mod = await import(moduleUrl);
 } catch (err) {
   notAvailable(`cannot import ${values.module} (${err.code ?? ''} ${err.message.split('\n')[0]}); build it with \`npx tsc -b packages/dns\``);
 }
@@ -82,12 +70,59 @@ if (typeof mod.createServer !== 'function') {
   notAvailable(`${values.module} has no createServer export yet (exports: ${Object.keys(mod).join(', ') || 'none'})`);
 }
 
+/** A named export of the package index, or of a built file beside it (see the header). */
+async function findExport(name, relFile) {
+  if (typeof mod[name] === 'function') return { fn: mod[name], from: 'index' };
+  const url = new URL(relFile, moduleUrl);
+  if (url.protocol !== 'file:' || !existsSync(url)) return undefined;
+  try {
+    const m = await import(url.href);
+    return typeof m[name] === 'function' ? { fn: m[name], from: url.pathname } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ------------------------------------------------------------------ config
+function localSource(records) {
+  const byName = {};
+  for (const r of records) (byName[r.name.toLowerCase()] ??= []).push({ type: r.type ?? 'A', address: r.address, ttl: r.ttl });
+  if (typeof mod.staticSource === 'function') return mod.staticSource(byName);
+  // Minimal RecordSource (the package's interface: lookup(name) -> records | undefined; version).
+  const map = new Map(Object.entries(byName));
+  return { version: 0, lookup: (name) => map.get(name) };
+}
+
+const config = {
+  listen: [{ address: '127.0.0.1', port: Number(values.port) }],
+  upstreams: { servers: [values.upstream] },
+};
+if (values.masters) config.masters = { zones: [values['master-zone']], servers: values.masters.split(',') };
+if (values['local-zone']) {
+  const records = values['local-records'] ? JSON.parse(readFileSync(values['local-records'], 'utf8')) : [];
+  config.localZones = [{ zone: values['local-zone'], source: localSource(records) }];
+}
+
+const stages = [];
+if (values.stages !== 'default') {
+  const masters = values.masters ? await findExport('mastersStageFactory', './masters/stage.js') : undefined;
+  const forward = await findExport('forwardStageFactory', './upstream/forward.js');
+  if (values.masters && masters) stages.push(masters.fn(config));
+  if (forward) stages.push(forward.fn(config));
+  const found = [masters && `mastersStageFactory from ${masters.from}`, forward && `forwardStageFactory from ${forward.from}`].filter(Boolean);
+  if (found.length) note(`stages: ${found.join(', ')}`);
+  if (values.stages === 'explicit' && (!forward || (values.masters && !masters))) {
+    notAvailable('--stages explicit: stage factories not found in the module or beside it');
+  }
+}
+
+// ------------------------------------------------------------------ run
 let server;
 try {
-  server = await mod.createServer(buildConfig());
+  server = await mod.createServer(config, stages.length ? { stages } : {});
   if (typeof server.start === 'function') await server.start();
 } catch (err) {
-  console.error(`hoplite-adapter: createServer/start failed: ${err.code ?? ''} ${err.stack ?? err}`);
+  note(`createServer failed: ${err.code ?? ''} ${err.stack ?? err}`);
   process.exit(1);
 }
 console.log(`hoplite-adapter: listening 127.0.0.1:${values.port}`);
@@ -97,7 +132,7 @@ process.on('SIGTERM', async () => {
   if (stopping) return;
   stopping = true;
   try {
-    if (typeof server.close === 'function') await server.close();
+    if (typeof server.close === 'function') await server.close({ timeoutMs: 1000 });
     else if (typeof server.stop === 'function') await server.stop();
   } finally {
     process.exit(0);

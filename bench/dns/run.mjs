@@ -4,7 +4,7 @@
 //   node bench/dns/run.mjs [--scenario forwarding,fanout,local] [--servers hoplite,dnsmasq,...]
 //        [--runs 5] [--duration 10] [--warmup 2] [--rate 10000] [--budget 5400]
 //        [--fanout-variants all-up,one-dead] [--local-names 300] [--clients 4] [--outstanding 100]
-//        [--max-other 25] [--retries 2] [--hoplite-module M] [--no-pin] [--out FILE.json]
+//        [--max-other 25] [--retries 2] [--quiet-wait 60] [--hoplite-module M] [--no-pin] [--out FILE.json]
 //
 // For each scenario: start the upstream(s) (knotd), then for each round start every selected server
 // in turn (round-robin, Hoplite first), probe it, warm it up, and measure
@@ -47,6 +47,7 @@ const { values: o } = parseArgs({
     outstanding: { type: 'string', default: '100' },
     'max-other': { type: 'string', default: '25' },
     retries: { type: 'string', default: '2' },
+    'quiet-wait': { type: 'string', default: '60' },
     'hoplite-module': { type: 'string' },
     'no-pin': { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -75,6 +76,8 @@ const cfg = {
   // "noisy" (kept in the JSON, left out of the medians) and repeated, at most `retries` times.
   maxOtherPct: Number(o['max-other']),
   retries: Number(o.retries),
+  // Before each run, wait up to this many seconds for the server's core to be quiet.
+  quietWaitS: Number(o['quiet-wait']),
 };
 for (const s of cfg.scenarios) {
   if (!['forwarding', 'fanout', 'local'].includes(s)) {
@@ -115,6 +118,7 @@ const log = (...a) => console.error(`[${elapsedS().toFixed(0).padStart(5)} s]`, 
 // ------------------------------------------------------------------ cleanup on every exit path
 const tmp = tempDir();
 let cleaned = false;
+let aborted = false;
 async function cleanup() {
   if (cleaned) return;
   cleaned = true;
@@ -127,6 +131,7 @@ process.on('exit', () => {
 });
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, async () => {
+    aborted = true;
     log(`${sig}: stopping every process started here`);
     await cleanup();
     process.exit(130);
@@ -212,7 +217,29 @@ async function measured(child, upstreamPids, port, queryFile, extra, outFile) {
   };
 }
 
+/**
+ * Before a run: wait (up to `quietWaitS`) until the server's core has been quiet for a second, i.e.
+ * something else used less than `maxOtherPct` of it. Returns the busy % last seen.
+ */
+async function waitForQuiet() {
+  if (!cfg.pin || cfg.quietWaitS <= 0) return NaN;
+  const until = Date.now() + cfg.quietWaitS * 1000;
+  let pct;
+  let waited = false;
+  for (;;) {
+    const a = cpuStat(SERVER_CPU);
+    await sleep(1000);
+    const b = cpuStat(SERVER_CPU);
+    pct = (100 * (b.busy - a.busy)) / Math.max(1, b.total - a.total);
+    if (pct <= cfg.maxOtherPct || Date.now() >= until) break;
+    if (!waited) log(`  cpu ${SERVER_CPU} busy ${pct.toFixed(0)}% with other work; waiting up to ${cfg.quietWaitS} s for it to calm down`);
+    waited = true;
+  }
+  return pct;
+}
+
 async function runOne(server, scenario, variant, round, env) {
+  const busyBefore = await waitForQuiet();
   const port = await freePort();
   const dir = join(tmp.dir, `${scenario}-${variant}-${server.name}-r${round}`);
   mkdirSync(dir, { recursive: true });
@@ -221,7 +248,7 @@ async function runOne(server, scenario, variant, round, env) {
     hopliteModule: o['hoplite-module'] && existsSync(o['hoplite-module']) ? resolve(o['hoplite-module']) : o['hoplite-module'],
   };
   const { child, config } = server.start(ctx);
-  const result = { server: server.name, scenario, variant, round, command: child.command, config };
+  const result = { server: server.name, scenario, variant, round, command: child.command, config, serverCpuBusyBeforePct: busyBefore };
   try {
     let probe;
     try {
@@ -287,7 +314,7 @@ async function stopUpstreams(env) {
 
 const otherPct = (r) => Math.max(r.max.otherOnServerCpuPct, r.rate.otherOnServerCpuPct);
 const noisy = (r) => cfg.pin && otherPct(r) > cfg.maxOtherPct;
-const perRunS = () => cfg.warmup + 2 * cfg.duration + 8;
+const perRunS = () => cfg.warmup + 2 * cfg.duration + 10;
 
 async function runScenario(scenario, variant, results, skipped) {
   const dir = join(tmp.dir, `${scenario}-${variant}`);
@@ -316,7 +343,7 @@ async function runScenario(scenario, variant, results, skipped) {
     const pending = new Set();
     for (let round = 1; round <= cfg.runs; round++) {
       for (const server of servers) {
-        if (pending.has(server.name)) continue;
+        if (pending.has(server.name) || aborted) continue;
         if (elapsedS() + perRunS() > cfg.budgetS) {
           skipped.push({ scenario, variant, server: server.name, round, reason: `time budget of ${cfg.budgetS} s reached` });
           continue;
