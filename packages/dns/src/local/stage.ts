@@ -77,11 +77,16 @@ class CachedAnswer {
     }
     this.counter.inc();
     const out = Buffer.allocUnsafe(msg.length);
-    msg.copy(out);
-    out.writeUInt16BE(q.id, 0);
+    out.set(msg);
+    const id = q.id;
+    out[0] = id >> 8;
+    out[1] = id & 0xff;
     out[2] = msg[2]! | ((q.flags >> 8) & (Flag.RD >> 8));
     out[3] = msg[3]! | (q.flags & Flag.CD);
-    q.raw.copy(out, 12, 12, q.questionEnd);
+    // The client's question bytes (its letter case; owner names point here).
+    const raw = q.raw;
+    const end = q.questionEnd;
+    for (let i = 12; i < end; i++) out[i] = raw[i]!;
     return out;
   }
 }

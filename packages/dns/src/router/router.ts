@@ -10,6 +10,8 @@ import type { Route, RouteKind, ZoneRoute } from '../chain/stage.js';
 export interface RouterOptions {
   /** Apply the reference's renames (default true). */
   readonly renames?: boolean;
+  /** Names whose route is remembered (default 10000; the memory is emptied when full). */
+  readonly cacheSize?: number;
 }
 
 interface Entry {
@@ -24,9 +26,15 @@ export class Router {
   private readonly table = new Map<string, Entry[]>();
   private readonly renames: boolean;
   private readonly hasRoot: boolean;
+  /** Labels of the longest zone: longer suffixes cannot match. */
+  private readonly maxLabels: number;
+  /** Routes already decided, by name (only decisions no `owns` took part in). */
+  private cache = new Map<string, Route>();
+  private readonly cacheMax: number;
 
   constructor(routes: readonly ZoneRoute[], options: RouterOptions = {}) {
     this.renames = options.renames !== false;
+    this.cacheMax = options.cacheSize ?? 10000;
     for (const r of routes) {
       const zone = normalizeZone(r.zone);
       const entry: Entry = {
@@ -38,6 +46,9 @@ export class Router {
       else this.table.set(zone, [entry]);
     }
     this.hasRoot = this.table.has('');
+    let max = 0;
+    for (const zone of this.table.keys()) if (zone !== '') max = Math.max(max, zone.split('.').length);
+    this.maxLabels = max;
   }
 
   /** The zones in the table, in declaration order per zone (for logs and docs). */
@@ -52,17 +63,45 @@ export class Router {
     return this.renames ? applyRenames(lower) : lower;
   }
 
-  /** The route for a lowercased lookup name: longest matching zone suffix whose `owns` accepts it. */
+  /**
+   * The route for a lowercased lookup name: the longest matching zone suffix whose `owns` accepts
+   * it. Decisions that did not involve an `owns` filter are remembered per name.
+   */
   route(name: string): Route {
+    const hit = this.cache.get(name);
+    if (hit !== undefined) return hit;
+    this.consulted = false;
+    const route = this.decide(name);
+    if (!this.consulted) {
+      if (this.cache.size >= this.cacheMax) this.cache = new Map();
+      this.cache.set(name, route);
+    }
+    return route;
+  }
+
+  private consulted = false;
+
+  private decide(name: string): Route {
     const table = this.table;
     let at = 0;
+    if (name.indexOf('\\') < 0) {
+      // Start at the suffix with as many labels as the longest zone.
+      let dot = name.length;
+      for (let k = 0; k < this.maxLabels; k++) {
+        dot = name.lastIndexOf('.', dot - 1);
+        if (dot < 0) break;
+      }
+      at = dot < 0 ? 0 : dot + 1;
+    }
     for (;;) {
       const suffix = at === 0 ? name : name.slice(at);
       const list = table.get(suffix);
       if (list !== undefined) {
         for (let i = 0; i < list.length; i++) {
           const e = list[i]!;
-          if (e.owns === undefined || e.owns(name)) return e.route;
+          if (e.owns === undefined) return e.route;
+          this.consulted = true;
+          if (e.owns(name)) return e.route;
         }
       }
       const dot = nextLabel(name, at);
@@ -70,7 +109,11 @@ export class Router {
       at = dot;
     }
     if (this.hasRoot && name !== '') {
-      for (const e of table.get('')!) if (e.owns === undefined || e.owns(name)) return e.route;
+      for (const e of table.get('')!) {
+        if (e.owns === undefined) return e.route;
+        this.consulted = true;
+        if (e.owns(name)) return e.route;
+      }
     }
     return UPSTREAM_ROUTE;
   }
@@ -106,12 +149,15 @@ export function applyRenames(name: string): string {
  * (`x.dclb.thisdcos.global` -> ['dclb.thisdcos.global', 'l4lb.thisdcos.directory']).
  */
 export function renameSuffixes(name: string): [string, string] | undefined {
-  const t = name.lastIndexOf('thisdcos.');
-  if (t < 0 || (t > 0 && name.charCodeAt(t - 1) !== 0x2e)) return undefined;
-  const last = name.slice(t + 'thisdcos.'.length);
-  if (last.length === 0 || last.includes('.') || last.includes('\\')) return undefined;
-  const head = name.slice(0, t); // '' or 'x.y.' (with its trailing dot)
-  if (head === 'dclb.' || head.endsWith('.dclb.')) return [`dclb.thisdcos.${last}`, 'l4lb.thisdcos.directory'];
-  if (last === 'global') return ['thisdcos.global', 'thisdcos.directory'];
-  return undefined;
+  // Fast rejection without allocating: the label before the last one must be `thisdcos`, and
+  // either `dclb` precedes it or the last label is `global`.
+  const last = name.lastIndexOf('.');
+  if (last < 8 || !name.startsWith('thisdcos', last - 8)) return undefined;
+  const t = last - 8; // start of `thisdcos`
+  const dclb = t >= 5 && name.startsWith('dclb.', t - 5) && (t === 5 || name.charCodeAt(t - 6) === 0x2e);
+  const global = !dclb && name.length - last === 7 && name.endsWith('global');
+  if (!dclb && !global) return undefined;
+  if (t > 0 && name.charCodeAt(t - 1) !== 0x2e) return undefined;
+  if (last + 1 >= name.length || name.indexOf('\\') >= 0) return undefined;
+  return dclb ? [`dclb.thisdcos.${name.slice(last + 1)}`, 'l4lb.thisdcos.directory'] : ['thisdcos.global', 'thisdcos.directory'];
 }

@@ -9,8 +9,7 @@ import type { Answer, Next, Query, RouteKind, Transport } from '../chain/stage.j
 import type { CounterChild, HistogramChild, Registry } from '../metrics/registry.js';
 import type { Router } from '../router/router.js';
 import { Rcode, RcodeName, TCP_MAX_SIZE, UDP_MIN_SIZE } from '../wire/constants.js';
-import { lowerName } from '../wire/name.js';
-import { parseQuery } from '../wire/query.js';
+import { QueryParser, Verdict } from '../wire/query.js';
 import { errorResponse, fitResponse } from '../wire/response.js';
 
 export interface EngineOptions {
@@ -44,6 +43,7 @@ export class Engine {
   private readonly refusedInFlight: CounterChild[];
   private readonly stageErrors: CounterChild[];
   private idleWaiters: Array<() => void> = [];
+  private readonly parser = new QueryParser();
 
   constructor(options: EngineOptions) {
     this.logger = options.logger;
@@ -78,9 +78,10 @@ export class Engine {
   process(raw: Buffer, transport: Transport, address: string, port: number): Outcome {
     const receivedAt = process.hrtime.bigint();
     const t = transport === 'udp' ? 0 : 1;
-    const p = parseQuery(raw);
-    if (!p.ok) {
-      if (p.action === 'drop') {
+    const p = this.parser;
+    const verdict = p.parse(raw);
+    if (verdict !== Verdict.OK) {
+      if (verdict === Verdict.DROP) {
         this.countDropped(transport, p.reason);
         return undefined;
       }
@@ -89,28 +90,28 @@ export class Engine {
       this.count(t, 4, resp, receivedAt);
       return resp;
     }
-    const pq = p.query;
-    const lower = lowerName(pq.qname);
+    const lower = p.lower;
     const router = this.router;
     const lookupName = router === undefined ? lower : router.rename(lower);
-    const edns = pq.edns;
+    const edns = p.edns;
+    const flags = p.flags;
     let maxResponseSize = TCP_MAX_SIZE;
     if (t === 0) {
       maxResponseSize = edns === undefined ? UDP_MIN_SIZE : edns.udpSize < this.udpSize ? edns.udpSize : this.udpSize;
     }
     const q: Query = {
       raw,
-      id: pq.id,
-      flags: pq.flags,
-      opcode: pq.opcode,
-      recursionDesired: (pq.flags & 0x0100) !== 0,
-      checkingDisabled: (pq.flags & 0x0010) !== 0,
-      qname: pq.qname,
+      id: p.id,
+      flags,
+      opcode: p.opcode,
+      recursionDesired: (flags & 0x0100) !== 0,
+      checkingDisabled: (flags & 0x0010) !== 0,
+      qname: p.qname,
       lookupName,
       renamed: lookupName !== lower,
-      qtype: pq.qtype,
-      qclass: pq.qclass,
-      questionEnd: pq.questionEnd,
+      qtype: p.qtype,
+      qclass: p.qclass,
+      questionEnd: p.questionEnd,
       edns,
       transport,
       maxResponseSize,
