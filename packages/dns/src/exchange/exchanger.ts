@@ -168,11 +168,16 @@ export class Exchanger {
 
   /**
    * Send `template` (a DNS query; bytes 0-1 are replaced by a fresh ID in a private copy) to
-   * `server` over UDP. `questionEnd` is the offset just past its question.
+   * `server` over UDP. `questionEnd` is the offset just past its question. With `owned` true the
+   * caller hands `template` over (no copy): it must not write to it afterwards (reading, e.g. to
+   * copy it for another exchange, is fine).
    */
-  send(server: Server, template: Buffer, questionEnd: number, timeout: number, listener: ExchangeListener, tag = 0): Exchange {
-    const message = Buffer.allocUnsafe(template.length);
-    template.copy(message);
+  send(server: Server, template: Buffer, questionEnd: number, timeout: number, listener: ExchangeListener, tag = 0, owned = false): Exchange {
+    let message = template;
+    if (!owned) {
+      message = Buffer.allocUnsafe(template.length);
+      template.copy(message);
+    }
     const ex = new Exchange(this, server, message, questionEnd, timeout, listener, tag);
     const now = this.deadlines.clock();
     ex.startedAt = now;

@@ -47,7 +47,11 @@ class Decaying {
     const dt = now - this.at;
     if (dt <= 0) return this.value;
     const v = this.value * Math.pow(0.5, dt / this.halfLife);
-    return v < 1e-3 ? 0 : v;
+    if (v < 1e-3) {
+      this.value = 0;
+      return 0;
+    }
+    return v;
   }
   add(n: number, now: number): number {
     this.value = this.get(now) + n;

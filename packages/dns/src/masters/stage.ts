@@ -59,7 +59,7 @@ class MastersQuery extends RelayQuery implements ExchangeListener {
     s.deadlines.add(this, this.hardDeadline);
     this.pending = masters.length;
     for (let i = 0; i < masters.length; i++) {
-      this.exchanges.push(s.exchanger.send(masters[i]!, this.message, this.questionEnd, c.timeout, this, i));
+      this.exchanges.push(s.exchanger.send(masters[i]!, this.message, this.questionEnd, c.timeout, this, i, this.takeMessage()));
     }
     return this.promise;
   }

@@ -99,7 +99,7 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
   private launch(): void {
     const server = this.order[this.nextServer++]!;
     const s = this.stage;
-    this.inFlight.push(s.exchanger.send(server, this.message, this.questionEnd, s.config.upstreams.timeout, this));
+    this.inFlight.push(s.exchanger.send(server, this.message, this.questionEnd, s.config.upstreams.timeout, this, 0, this.takeMessage()));
   }
 
   onExchangeDone(ex: Exchange, reply: Buffer | undefined, failure: ExchangeFailure | undefined): void {

@@ -24,6 +24,8 @@ export abstract class RelayQuery implements Timed {
   message: Buffer;
   questionEnd: number;
   addedOpt = false;
+  /** `message` is our own copy, not yet handed to an exchange (the first send may take it). */
+  ownMessage = false;
   finished = false;
   readonly promise: Promise<Buffer>;
   private readonly resolve: (b: Buffer) => void;
@@ -39,12 +41,14 @@ export abstract class RelayQuery implements Timed {
     if (query.renamed) {
       message = rewriteQuestion(query.raw, query.questionEnd, query.lookupName);
       questionEnd = skipName(message, 12) + 4;
+      this.ownMessage = true;
     }
     if (query.edns === undefined && ednsUdpSize > 0) {
       const withOpt = appendOpt(message, ednsUdpSize);
       if (withOpt !== undefined) {
         message = withOpt;
         this.addedOpt = true;
+        this.ownMessage = true;
       }
     }
     this.message = message;
@@ -55,6 +59,13 @@ export abstract class RelayQuery implements Timed {
   }
 
   abstract onDeadline(now: number): void;
+
+  /** Whether the next send may take `message` without a copy (true once). */
+  takeMessage(): boolean {
+    const own = this.ownMessage;
+    this.ownMessage = false;
+    return own;
+  }
 
   /** The client's answer from a server's reply (which we own); undefined when it cannot be made. */
   answerFrom(reply: Buffer): Buffer | undefined {

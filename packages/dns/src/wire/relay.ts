@@ -32,11 +32,18 @@ export function appendOpt(raw: Buffer, udpSize: number): Buffer | undefined {
   return out;
 }
 
-/** `resp` without its OPT record (ARCOUNT decremented); `resp` itself when it has none. */
+/**
+ * `resp` without its OPT record (ARCOUNT decremented); `resp` itself when it has none. When the
+ * OPT is the last record (the usual place) the result is a view of `resp`, which is modified.
+ */
 export function removeOpt(resp: Buffer, questionEnd: number): Buffer {
   const opt = findOpt(resp, questionEnd);
   if (opt === undefined) return resp;
   const [start, end] = opt;
+  if (end === resp.length) {
+    resp.writeUInt16BE(resp.readUInt16BE(10) - 1, 10);
+    return resp.subarray(0, start);
+  }
   const out = Buffer.allocUnsafe(resp.length - (end - start));
   resp.copy(out, 0, 0, start);
   resp.copy(out, start, end);
