@@ -6,6 +6,8 @@ import { isIP } from 'node:net';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import type { LocalZoneConfig, ResolvedLocalZone } from './local/types.js';
 import { validateLocalZones } from './local/config.js';
+import { checkMastersConfig, type MastersConfigInput } from './masters/config.js';
+import { checkForwardConfig, type UpstreamsConfigInput } from './upstream/config.js';
 
 export interface ListenAddress {
   /** An IPv4 or IPv6 address (no host names). */
@@ -39,12 +41,12 @@ export interface ServerConfigInput {
   readonly localZones?: readonly LocalZoneConfig[];
   readonly localCacheEntries?: number;
   readonly shutdownTimeoutMs?: number;
-  /** Passed to the masters stage (see docs/dns-forwarding.md). */
-  readonly masters?: unknown;
-  /** Passed to the forward stage (see docs/dns-forwarding.md). */
-  readonly upstreams?: unknown;
-  /** Passed to the forward stage (see docs/dns-forwarding.md). */
-  readonly forwardZones?: unknown;
+  /** The masters stage (see docs/dns-forwarding.md). */
+  readonly masters?: MastersConfigInput | readonly string[];
+  /** The forward stage: upstream resolvers (see docs/dns-forwarding.md). */
+  readonly upstreams?: UpstreamsConfigInput | readonly string[];
+  /** The forward stage: zone -> its servers (see docs/dns-forwarding.md). */
+  readonly forwardZones?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The validated config, defaults applied, frozen. */
@@ -63,9 +65,12 @@ export interface ServerConfig {
   readonly localCacheEntries: number;
   /** close(): how long queries in flight may take to finish before everything is closed. */
   readonly shutdownTimeoutMs: number;
-  readonly masters: unknown;
-  readonly upstreams: unknown;
-  readonly forwardZones: unknown;
+  /** As given (validated): the masters stage reads it. */
+  readonly masters: MastersConfigInput | readonly string[] | undefined;
+  /** As given (validated): the forward stage reads it. */
+  readonly upstreams: UpstreamsConfigInput | readonly string[] | undefined;
+  /** As given (validated): the forward stage reads it. */
+  readonly forwardZones: Readonly<Record<string, readonly string[]>> | undefined;
 }
 
 export const SERVER_DEFAULTS = Object.freeze({
@@ -212,6 +217,9 @@ export function validateServerConfig(input: unknown = {}): ServerConfig {
       }
     });
   }
+  // The masters and forward stages validate their own keys; their problems are reported with ours.
+  problems.push(...checkMastersConfig({ masters: input.masters }).problems);
+  problems.push(...checkForwardConfig({ upstreams: input.upstreams, forwardZones: input.forwardZones }).problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     listen: Object.freeze(listen),
@@ -223,8 +231,8 @@ export function validateServerConfig(input: unknown = {}): ServerConfig {
     localZones: Object.freeze(localZones),
     localCacheEntries,
     shutdownTimeoutMs,
-    masters: input.masters,
-    upstreams: input.upstreams,
-    forwardZones: input.forwardZones,
+    masters: input.masters as ServerConfig['masters'],
+    upstreams: input.upstreams as ServerConfig['upstreams'],
+    forwardZones: input.forwardZones as ServerConfig['forwardZones'],
   });
 }

@@ -15,6 +15,8 @@ import { Router } from './router/router.js';
 import { Engine } from './server/engine.js';
 import { bindAll, closeTcp, closeUdp, type Listener } from './server/listen.js';
 import { TcpConnections } from './server/tcp.js';
+import { mastersStageFactory } from './masters/stage.js';
+import { forwardStageFactory } from './upstream/forward.js';
 
 /** Creates a stage once the listeners are bound. */
 export interface StageFactory {
@@ -27,8 +29,9 @@ export interface ServerOptions {
   /** A pino logger (silent by default); stages get children with `component` set. */
   readonly logger?: Logger;
   /**
-   * The stages after the local zones, in order. Default: none yet — the masters and forward
-   * stages of this package plug in here (see docs/dns.md). Queries no stage answers get REFUSED.
+   * The stages after the local zones, in order. Default: the masters stage (config `masters`)
+   * then the forward stage (config `upstreams`, `forwardZones`); each is inert without its config.
+   * Queries no stage answers get REFUSED.
    */
   readonly stages?: readonly StageFactory[];
   /** A registry to add the metrics to (default: a new one, exposed as `server.metrics`). */
@@ -99,7 +102,11 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
         maxCacheEntries: cfg.localCacheEntries,
       }),
     );
-    for (const f of options.stages ?? []) {
+    const factories = options.stages ?? [
+      mastersStageFactory({ masters: cfg.masters }),
+      forwardStageFactory({ upstreams: cfg.upstreams, forwardZones: cfg.forwardZones }),
+    ];
+    for (const f of factories) {
       try {
         stages.push(await f.create(ctxFor(f.name)));
       } catch (err) {
