@@ -45,6 +45,27 @@ export { MemoryRecordSource, staticSource, readyZones } from './local/sources.js
 export { LocalStage, recordToWire, type LocalStageOptions } from './local/stage.js';
 export { validateLocalZones } from './local/config.js';
 
+// Masters and forward stages (see docs/dns-forwarding.md)
+export {
+  createMastersStage,
+  mastersStageFactory,
+  MASTERS_STAGE,
+  type MastersStageContext,
+} from './masters/stage.js';
+export { validateMastersConfig, MASTERS_DEFAULTS, MASTER_PORT, type MastersConfig, type MastersConfigInput } from './masters/config.js';
+export { createForwardStage, forwardStageFactory, FORWARD_STAGE, type ForwardStageContext } from './upstream/forward.js';
+export {
+  validateForwardConfig,
+  UPSTREAM_DEFAULTS,
+  FORWARD_POLICIES,
+  type ForwardConfig,
+  type ForwardConfigInput,
+  type ForwardPolicy,
+  type ForwardZone,
+  type UpstreamsConfig,
+  type UpstreamsConfigInput,
+} from './upstream/config.js';
+
 // Wire helpers
 export {
   HEADER_SIZE,
@@ -93,4 +114,13 @@ export {
 export { Registry, Counter, Gauge, Histogram, DURATION_BUCKETS } from './metrics/registry.js';
 
 // Errors
-export { HopliteDnsError, ConfigError, ListenError, StageError, type ConfigProblem } from './errors.js';
+export {
+  HopliteDnsError,
+  ConfigError,
+  ListenError,
+  StageError,
+  SelfForwardError,
+  MasterListError,
+  type ConfigProblem,
+  type SelfServer,
+} from './errors.js';
