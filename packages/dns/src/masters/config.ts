@@ -71,7 +71,8 @@ export const MASTERS_DEFAULTS = Object.freeze({
   sockets: SOCKET_DEFAULTS,
 });
 
-const KEYS = ['servers', 'file', 'zones', 'port', 'timeout', 'deadline', 'nxdomainGrace', 'pollInterval', 'tcpFallback', 'ednsUdpSize', 'sockets'];
+/** Every key of `masters` (docs test). */
+export const MASTERS_KEYS: readonly string[] = ['servers', 'file', 'zones', 'port', 'timeout', 'deadline', 'nxdomainGrace', 'pollInterval', 'tcpFallback', 'ednsUdpSize', 'sockets'];
 
 /** Validate the `masters` key of the server config, without throwing. */
 export function checkMastersConfig(input: { readonly masters?: MastersConfigInput | readonly string[] } | Record<string, unknown> = {}): { config: MastersConfig; problems: ConfigProblem[] } {
@@ -84,7 +85,7 @@ export function checkMastersConfig(input: { readonly masters?: MastersConfigInpu
   }
   const o = obj ?? {};
   const p = 'masters.';
-  unknownKeys(o, KEYS, p, problems);
+  unknownKeys(o, MASTERS_KEYS, p, problems);
   const port = intOption(o, 'port', p, d.port, 1, 65535, problems);
   const servers = o.servers === undefined ? [] : serverList(o.servers, Array.isArray(v) ? 'masters' : `${p}servers`, port, problems, true);
   let file: string = d.file;

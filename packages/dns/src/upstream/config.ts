@@ -170,7 +170,7 @@ export function socketOptions(v: unknown, key: string, problems: ConfigProblem[]
     return SOCKET_DEFAULTS;
   }
   const p = `${key}.`;
-  unknownKeys(v, ['count', 'maxUses', 'maxAge'], p, problems);
+  unknownKeys(v, SOCKET_KEYS, p, problems);
   return Object.freeze({
     count: intOption(v, 'count', p, SOCKET_DEFAULTS.count, 1, 256, problems),
     maxUses: intOption(v, 'maxUses', p, SOCKET_DEFAULTS.maxUses, 1, 10_000_000, problems),
@@ -186,7 +186,7 @@ function healthOptions(v: unknown, key: string, problems: ConfigProblem[]): Heal
     return d;
   }
   const p = `${key}.`;
-  unknownKeys(v, ['maxFails', 'failureHalfLife', 'probeInterval', 'probeMaxInterval', 'probeName', 'probeType'], p, problems);
+  unknownKeys(v, HEALTH_KEYS, p, problems);
   let probeName = d.probeName;
   if (v.probeName !== undefined) {
     const z = checkZone(v.probeName, true);
@@ -216,7 +216,12 @@ function healthOptions(v: unknown, key: string, problems: ConfigProblem[]): Heal
 
 // ---- the forward stage's config -----------------------------------------------------------------
 
-const UPSTREAM_KEYS = ['servers', 'policy', 'parallelism', 'timeout', 'deadline', 'tcpFallback', 'ednsUdpSize', 'health', 'sockets'];
+/** Every key of `upstreams` (docs test). */
+export const UPSTREAM_KEYS: readonly string[] = ['servers', 'policy', 'parallelism', 'timeout', 'deadline', 'tcpFallback', 'ednsUdpSize', 'health', 'sockets'];
+/** Every key of `upstreams.health`. */
+export const HEALTH_KEYS: readonly string[] = ['maxFails', 'failureHalfLife', 'probeInterval', 'probeMaxInterval', 'probeName', 'probeType'];
+/** Every key of `*.sockets`. */
+export const SOCKET_KEYS: readonly string[] = ['count', 'maxUses', 'maxAge'];
 
 function upstreamsConfig(v: unknown, problems: ConfigProblem[]): UpstreamsConfig {
   const d = UPSTREAM_DEFAULTS;
