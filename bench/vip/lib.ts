@@ -33,6 +33,8 @@ export interface WorkerJob {
 export interface WorkerResult {
   ops: number;
   elapsedMs: number;
+  /** CPU time of this process during the job (user + system), microseconds. */
+  cpuUs: number;
   errors: number;
   firstError?: string;
   /** name -> ipv4, when `report`. */
@@ -62,6 +64,7 @@ export async function runJob(store: VipStore, job: WorkerJob): Promise<WorkerRes
   let errors = 0;
   let firstError: string | undefined;
   const started = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   const lane = async (): Promise<void> => {
     while (next < indexes.length && Date.now() < deadline) {
       const i = indexes[next++] as number;
@@ -90,7 +93,8 @@ export async function runJob(store: VipStore, job: WorkerJob): Promise<WorkerRes
   };
   await Promise.all(Array.from({ length: inflight }, lane));
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
-  return { ops, elapsedMs, errors, ...(firstError !== undefined ? { firstError } : {}), ...(job.report ? { assigned } : {}) };
+  const cpu = process.cpuUsage(cpu0);
+  return { ops, elapsedMs, cpuUs: cpu.user + cpu.system, errors, ...(firstError !== undefined ? { firstError } : {}), ...(job.report ? { assigned } : {}) };
 }
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
