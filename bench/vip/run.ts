@@ -4,7 +4,7 @@
  * not grow with the pool's size.
  *
  *   bench/vip/run.sh [--stores redis,embedded] [--runs 5] [--pool 10.64.0.0/16] [--big 10.0.0.0/8]
- *                    [--allocs 600] [--lookups 2000] [--no-big]
+ *                    [--allocs 600] [--lookups 2000] [--propagation 300] [--no-big]
  *
  * Clients: "1" is one process with one request in flight; "8 processes" is eight processes, one
  * request in flight each, all started together (8 connections); "1 process, 8 in flight" is one
@@ -32,7 +32,8 @@ import { Redis } from 'ioredis';
 import { planPools } from '../../packages/vip/src/pools.js';
 import { redisKeys } from '../../packages/vip/src/redis/index.js';
 import { startRedisServer } from '../../packages/vip/test/helpers/redis-server.js';
-import { openStore, runJob, WorkerPool, type StoreSpec, type WorkerJob, type WorkerResult } from './lib.js';
+import { preferredAddress } from '../../packages/vip/src/hash.js';
+import { FQDN_SUFFIX, openStore, runJob, WorkerPool, type StoreSpec, type WorkerJob, type WorkerResult } from './lib.js';
 
 interface Args {
   stores: ('redis' | 'embedded')[];
@@ -41,10 +42,11 @@ interface Args {
   big: string | undefined;
   allocs: number;
   lookups: number;
+  propagation: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { stores: ['redis', 'embedded'], runs: 5, pool: '10.64.0.0/16', big: '10.0.0.0/8', allocs: 600, lookups: 2000 };
+  const a: Args = { stores: ['redis', 'embedded'], runs: 5, pool: '10.64.0.0/16', big: '10.0.0.0/8', allocs: 600, lookups: 2000, propagation: 300 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -72,6 +74,10 @@ function parseArgs(argv: string[]): Args {
         a.allocs = Number(v);
         i++;
         break;
+      case '--propagation':
+        a.propagation = Number(v);
+        i++;
+        break;
       case '--lookups':
         a.lookups = Number(v);
         i++;
@@ -80,6 +86,7 @@ function parseArgs(argv: string[]): Args {
         throw new Error(`unknown argument ${k}`);
     }
   }
+  if (!(a.propagation >= 1 && a.propagation <= 100_000)) throw new Error('propagation 1-100000');
   if (!(a.runs >= 1 && a.runs <= 50) || !(a.allocs >= 8 && a.allocs <= 1_000_000) || !(a.lookups >= 1 && a.lookups <= 1_000_000)) {
     throw new Error('runs 1-50, allocs 8-1e6, lookups 1-1e6');
   }
@@ -145,6 +152,7 @@ async function main(): Promise<void> {
   const raw = redis ? new Redis(redis.port, '127.0.0.1') : undefined;
   const pool = await WorkerPool.start(8);
   const samples: Sample[] = [];
+  const propagationRows: string[] = [];
   const log = (msg: string): void => void process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
 
   const main = planPools({ pools: [args.pool] }).layout;
@@ -187,6 +195,14 @@ async function main(): Promise<void> {
         bigFull[store] = bspec;
         log(`${store}: carved ${args.big} to 1% free (one address in 100)`);
       }
+    }
+
+    // Propagation: allocate -> the change reaches a watcher (a second connection / handle).
+    for (const store of args.stores) {
+      const spec = specFor(store, 'propagation');
+      const lat = await propagation(spec, [args.pool], args.propagation);
+      propagationRows.push(`| ${store} | ${args.propagation} | ${pct(lat, 50).toFixed(2)} | ${pct(lat, 99).toFixed(2)} | ${Math.max(...lat).toFixed(2)} |`);
+      log(`${store}: propagation p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms`);
     }
 
     for (let run = 1; run <= args.runs; run++) {
@@ -310,10 +326,59 @@ async function main(): Promise<void> {
       '',
       ...ratios.map((r) => `- ${r}`),
       '',
+      'Propagation: allocate() called -> the change event delivered to a watcher on another connection/handle (ms):',
+      '',
+      '| store | allocations | p50 | p99 | max |',
+      '| --- | ---: | ---: | ---: | ---: |',
+      ...propagationRows,
+      '',
       'samples (JSON):',
       JSON.stringify(samples),
     ].join('\n') + '\n',
   );
+}
+
+function pct(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
+}
+
+/** Allocate `n` names one after another; for each, ms from the call to its change event at a watcher. */
+async function propagation(spec: StoreSpec, pools: string[], n: number): Promise<number[]> {
+  const layout = planPools({ pools }).layout;
+  const writer = await openStore(spec, pools, 0);
+  const reader = await openStore(spec, pools, 0);
+  const waiting = new Map<string, (t: number) => void>();
+  let snapshot!: () => void;
+  const ready = new Promise<void>((r) => (snapshot = r));
+  const w = reader.watch((e) => {
+    if (e.type === 'snapshot') snapshot();
+    else if (e.type === 'change') waiting.get(e.change.vip.name)?.(performance.now());
+  });
+  const out: number[] = [];
+  try {
+    await ready;
+    for (let i = 0; i < n; i++) {
+      const label = `prop${i}`;
+      const name = `${label}${FQDN_SUFFIX}`;
+      const seen = new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no change event for ${name} in 10 s`)), 10_000);
+        waiting.set(name, (t) => {
+          clearTimeout(timer);
+          resolve(t);
+        });
+      });
+      const t0 = performance.now();
+      await writer.allocate({ name, label, framework: 'bench', ports: [{ port: 80, protocol: 'tcp' }], preferred: preferredAddress(name, layout) }, Date.now());
+      out.push((await seen) - t0);
+      waiting.delete(name);
+    }
+  } finally {
+    await w.close();
+    await reader.close();
+    await writer.close();
+  }
+  return out;
 }
 
 /** Server-side microseconds per call of one command since the last CONFIG RESETSTAT. */
