@@ -365,6 +365,22 @@ t.test('health: consecutive failures mark an upstream down; a probe brings it ba
   t.equal(ctx.metrics.counter('hoplite_dns_forward_upstream_down_total', '').get({ upstream: a!.key }), 1);
 });
 
+t.test('health: a dead upstream asked in parallel is marked down even though the live one always wins', async (t) => {
+  const [dead, live] = await fakes(t, 2);
+  dead!.handler = () => ({ drop: true });
+  live!.handler = (q) => ({ answers: [A(q.name, '198.51.100.2')] });
+  const ctx = context();
+  const s = stage(t, { upstreams: { servers: [dead!.key, live!.key], timeout: 60, health: { maxFails: 2, probeInterval: 60_000, probeMaxInterval: 60_000 } } }, ctx);
+  const down = once(s.events, 'health');
+  t.equal(firstA(await ask(s, { name: 'p1.example' })), '198.51.100.2');
+  t.equal(firstA(await ask(s, { name: 'p2.example' })), '198.51.100.2');
+  t.same(await down, [dead!.key, 'down'], 'the abandoned exchanges\' timeouts counted');
+  t.equal(ctx.metrics.counter('hoplite_dns_forward_upstream_timeouts_total', '').get({ upstream: dead!.key }), 2);
+  const before = dead!.received.length;
+  await ask(s, { name: 'p3.example' });
+  t.equal(dead!.received.length, before, 'no longer asked');
+});
+
 t.test('health: every upstream down -> SERVFAIL at once (fail fast)', async (t) => {
   const [a] = await fakes(t, 1);
   a!.handler = () => ({ drop: true });

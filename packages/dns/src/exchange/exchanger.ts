@@ -60,6 +60,12 @@ export interface ExchangerOptions {
   readonly random?: RandomSource;
   /** Shared deadline queue (and its clock); one is created when omitted. */
   readonly deadlines?: DeadlineQueue;
+  /**
+   * What became of an abandoned UDP exchange: its (late) reply, or undefined when it timed out.
+   * Lets health learn from servers that lost the race (a dead server asked in parallel with a
+   * live one is otherwise never seen to fail). One hook per exchanger, no closure per exchange.
+   */
+  readonly onAbandonedOutcome?: (ex: Exchange, reply: Buffer | undefined) => void;
 }
 
 export const EXCHANGER_DEFAULTS = {
@@ -142,6 +148,7 @@ export class Exchanger {
   private readonly retiring = new Set<PooledSocket>();
   private readonly tcpExchanges = new Set<Exchange>();
   private readonly ownsDeadlines: boolean;
+  private readonly onAbandonedOutcome: ((ex: Exchange, reply: Buffer | undefined) => void) | undefined;
   private closed = false;
 
   constructor(options: ExchangerOptions) {
@@ -154,6 +161,7 @@ export class Exchanger {
     this.random = options.random ?? new CryptoRandom();
     this.ownsDeadlines = options.deadlines === undefined;
     this.deadlines = options.deadlines ?? new DeadlineQueue();
+    this.onAbandonedOutcome = options.onAbandonedOutcome;
   }
 
   /** UDP sockets open (pooled and retiring), for tests and metrics. */
@@ -331,6 +339,9 @@ export class Exchanger {
     this.deadlines.remove(ex);
     if (ex.state === ExchangeState.Abandoned) {
       this.drops.late.inc();
+      ex.state = ExchangeState.Done;
+      ex.server.stats.rcode(msg[3]! & 0xf).inc();
+      this.onAbandonedOutcome?.(ex, msg);
       return;
     }
     if ((msg[2]! & (Flag.TC >> 8)) !== 0 && this.tcpFallback) {
@@ -355,9 +366,11 @@ export class Exchanger {
   private fail(ex: Exchange, failure: ExchangeFailure, count = true): void {
     const wasAbandoned = ex.state === ExchangeState.Abandoned;
     ex.state = ExchangeState.Done;
-    if (count && !wasAbandoned) {
+    if (count) {
+      // A timeout is the server's, whether or not the query still cared.
       if (failure === 'timeout') ex.server.stats.timeouts.inc();
-      else if (failure === 'error') ex.server.stats.errors.inc();
+      else if (failure === 'error' && !wasAbandoned) ex.server.stats.errors.inc();
+      if (wasAbandoned && failure === 'timeout') this.onAbandonedOutcome?.(ex, undefined);
     }
     const listener = ex.listener;
     ex.listener = undefined;

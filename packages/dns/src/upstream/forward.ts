@@ -187,6 +187,7 @@ export class ForwardStage implements Stage {
       logger: ctx.logger,
       random: this.random,
       deadlines: this.deadlines,
+      onAbandonedOutcome: (ex, reply) => this.lateOutcome(ex.server as UpstreamServer, reply),
     });
     this.health = new HealthChecker({
       exchanger: this.exchanger,
@@ -229,6 +230,17 @@ export class ForwardStage implements Stage {
       return fq.errorAnswer();
     }
     return fq.start(order, this.parallel);
+  }
+
+  /** Health from exchanges that lost the race: a late good reply is a success, a timeout a failure. */
+  private lateOutcome(server: UpstreamServer, reply: Buffer | undefined): void {
+    if (reply === undefined) {
+      this.health.failure(server, 'timeout');
+      return;
+    }
+    const rcode = reply[3]! & 0xf;
+    if (rcode === Rcode.NOERROR || rcode === Rcode.NXDOMAIN) this.health.success(server);
+    else if (rcode === Rcode.REFUSED) this.health.failure(server, 'refused');
   }
 
   /** Every distinct server (upstreams and forward-zone servers), for tests and status pages. */
