@@ -1,0 +1,248 @@
+/**
+ * The VIP zone: the VIP table, as the DNS server's local zone sees it. This is the one place
+ * where @hoplite/vip meets @hoplite/dns: VipTable follows the allocator's change feed and
+ * implements the DNS package's small RecordSource interface.
+ *
+ * Names served (zone `l4lb.thisdcos.directory`):
+ * - `<label>.<framework>.l4lb.thisdcos.directory`: A (and AAAA when an IPv6 pool is set);
+ * - `_<label>._<proto>.<framework>.l4lb.thisdcos.directory`: SRV 0 0 <port> <name> per port;
+ * - `<framework>.l4lb...` and `_<proto>.<framework>.l4lb...` exist without data (empty non-terminals);
+ * - PTR for addresses inside the pools, in in-addr.arpa / ip6.arpa.
+ */
+import type { RecordSource, ZoneRecord } from '@hoplite/dns';
+import type { VipChange, VipRecord, VipSnapshot } from '@hoplite/vip';
+
+export const VIP_ZONE = 'l4lb.thisdcos.directory';
+
+interface Cidr4 {
+  readonly start: number;
+  readonly end: number;
+  readonly prefix: number;
+}
+
+function ipv4ToInt(s: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return undefined;
+  let n = 0;
+  for (let i = 1; i <= 4; i++) {
+    const o = Number(m[i]);
+    if (o > 255) return undefined;
+    n = n * 256 + o;
+  }
+  return n;
+}
+
+function parseCidr4(c: string): Cidr4 | undefined {
+  const [addr, len] = c.split('/');
+  const base = ipv4ToInt(addr ?? '');
+  const prefix = Number(len);
+  if (base === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) return undefined;
+  const size = 2 ** (32 - prefix);
+  const start = base - (base % size);
+  return { start, end: start + size - 1, prefix };
+}
+
+/** in-addr.arpa zones covering a CIDR exactly or, when not on an octet boundary, from above. */
+export function reverseZones4(cidr: string): string[] {
+  const c = parseCidr4(cidr);
+  if (!c) return [];
+  const octets = Math.min(3, Math.ceil(c.prefix / 8)); // labels in the zone name (at most /24)
+  const step = 2 ** (32 - octets * 8);
+  const zones: string[] = [];
+  for (let a = c.start - (c.start % step); a <= c.end && zones.length < 4096; a += step) {
+    const parts = [Math.floor(a / 2 ** 24) % 256, Math.floor(a / 2 ** 16) % 256, Math.floor(a / 256) % 256, a % 256];
+    zones.push(`${parts.slice(0, octets).reverse().join('.')}${octets > 0 ? '.' : ''}in-addr.arpa`);
+  }
+  return zones;
+}
+
+function expandV6(addr: string): string | undefined {
+  const s = addr.toLowerCase();
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
+  const groups = [...head, ...Array<string>(fill).fill('0'), ...tail];
+  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return undefined;
+  return groups.map((g) => g.padStart(4, '0')).join('');
+}
+
+/** The ip6.arpa zone of an IPv6 CIDR, at the nibble boundary at or above its prefix. */
+export function reverseZone6(cidr: string): string | undefined {
+  const [addr, len] = cidr.split('/');
+  const hex = expandV6(addr ?? '');
+  const prefix = Number(len);
+  if (!hex || !Number.isInteger(prefix) || prefix < 0 || prefix > 128) return undefined;
+  const nibbles = Math.floor(prefix / 4);
+  return [...hex.slice(0, nibbles)].reverse().join('.') + (nibbles > 0 ? '.' : '') + 'ip6.arpa';
+}
+
+export interface VipTableOptions {
+  /** IPv4 pools (CIDRs): PTR names inside them are ours. */
+  readonly pools: readonly string[];
+  /** The IPv6 pool, if any. */
+  readonly ipv6Pool?: string;
+}
+
+export class VipTable implements RecordSource {
+  version = 0;
+  /** The store revision the table reflects. */
+  revision = 0;
+  private readonly vips = new Map<string, VipRecord>();
+  private readonly byAddress = new Map<string, VipRecord>();
+  /** Empty non-terminals with a reference count. */
+  private readonly ents = new Map<string, number>();
+  private readonly pools4: Cidr4[];
+  private readonly ipv6Prefix: { hex: string; bits: number } | undefined;
+  readonly reverseZones: readonly string[];
+
+  constructor(opts: VipTableOptions) {
+    this.pools4 = opts.pools.map(parseCidr4).filter((c): c is Cidr4 => c !== undefined);
+    const zones = opts.pools.flatMap(reverseZones4);
+    if (opts.ipv6Pool) {
+      const [addr, len] = opts.ipv6Pool.split('/');
+      const hex = expandV6(addr ?? '');
+      if (hex) this.ipv6Prefix = { hex, bits: Number(len) };
+      const z6 = reverseZone6(opts.ipv6Pool);
+      if (z6) zones.push(z6);
+    }
+    this.reverseZones = [...new Set(zones)];
+  }
+
+  get size(): number {
+    return this.vips.size;
+  }
+
+  /** Every VIP, for the HTTP API and the local snapshot copy. */
+  all(): IterableIterator<VipRecord> {
+    return this.vips.values();
+  }
+
+  /** Replace everything with a snapshot. */
+  load(snapshot: VipSnapshot): void {
+    this.vips.clear();
+    this.byAddress.clear();
+    this.ents.clear();
+    for (const v of snapshot.vips) this.add(v);
+    this.revision = snapshot.revision;
+    this.version++;
+  }
+
+  /** Apply one change of the feed. */
+  apply(change: VipChange): void {
+    const key = change.type === 'put' ? change.vip.name : change.name;
+    const old = this.vips.get(key);
+    if (old) this.remove(old);
+    if (change.type === 'put') this.add(change.vip);
+    this.revision = change.revision;
+    this.version++;
+  }
+
+  private add(v: VipRecord): void {
+    this.vips.set(v.name, v);
+    this.byAddress.set(v.ipv4, v);
+    const v6 = v.ipv6 ? expandV6(v.ipv6) : undefined;
+    if (v6) this.byAddress.set(v6, v);
+    for (const e of this.entsOf(v)) this.ents.set(e, (this.ents.get(e) ?? 0) + 1);
+  }
+
+  private remove(v: VipRecord): void {
+    this.vips.delete(v.name);
+    if (this.byAddress.get(v.ipv4) === v) this.byAddress.delete(v.ipv4);
+    const v6 = v.ipv6 ? expandV6(v.ipv6) : undefined;
+    if (v6 && this.byAddress.get(v6) === v) this.byAddress.delete(v6);
+    for (const e of this.entsOf(v)) {
+      const n = (this.ents.get(e) ?? 0) - 1;
+      if (n > 0) this.ents.set(e, n);
+      else this.ents.delete(e);
+    }
+  }
+
+  private entsOf(v: VipRecord): string[] {
+    if (v.kind !== 'named') return [];
+    const fw = `${v.framework}.${VIP_ZONE}`;
+    const out = [fw];
+    for (const proto of new Set(v.ports.map((p) => p.protocol))) out.push(`_${proto}.${fw}`);
+    return out;
+  }
+
+  lookup(name: string): readonly ZoneRecord[] | undefined {
+    if (name.endsWith('.arpa')) return this.lookupReverse(name);
+    const v = this.vips.get(name);
+    if (v && v.kind === 'named') {
+      const out: ZoneRecord[] = [{ type: 'A', address: v.ipv4 }];
+      if (v.ipv6) out.push({ type: 'AAAA', address: v.ipv6 });
+      return out;
+    }
+    if (name.charCodeAt(0) === 0x5f /* _ */) {
+      // _<label>._<proto>.<framework>.l4lb.thisdcos.directory
+      const m = /^_([^.]+)\._(tcp|udp)\.([^.]+)\.l4lb\.thisdcos\.directory$/.exec(name);
+      if (m) {
+        const target = `${m[1]}.${m[3]}.${VIP_ZONE}`;
+        const t = this.vips.get(target);
+        if (t) {
+          const srv: ZoneRecord[] = t.ports
+            .filter((p) => p.protocol === m[2])
+            .map((p) => ({ type: 'SRV', priority: 0, weight: 0, port: p.port, target }));
+          if (srv.length > 0) return srv;
+        }
+      }
+    }
+    if (this.ents.has(name)) return [];
+    return undefined;
+  }
+
+  private lookupReverse(name: string): readonly ZoneRecord[] | undefined {
+    const addr = addressOfReverse(name);
+    if (addr !== undefined) {
+      const v = this.byAddress.get(addr);
+      return v && v.kind === 'named' ? [{ type: 'PTR', target: v.name }] : undefined;
+    }
+    // A partial reverse name inside a pool: an empty non-terminal (NODATA is always safe here).
+    return this.owns(name) ? [] : undefined;
+  }
+
+  /** Reverse names that belong to the pools (others go upstream as usual). */
+  owns(name: string): boolean {
+    if (name.endsWith('.in-addr.arpa')) {
+      const labels = name.slice(0, -'.in-addr.arpa'.length).split('.').reverse();
+      if (labels.length > 4 || labels.some((l) => !/^(0|[1-9]\d{0,2})$/.test(l) || Number(l) > 255)) return false;
+      let start = 0;
+      for (let i = 0; i < 4; i++) start = start * 256 + (i < labels.length ? Number(labels[i]) : 0);
+      const end = start + 2 ** (32 - labels.length * 8) - 1;
+      return this.pools4.some((p) => start <= p.end && end >= p.start);
+    }
+    if (name.endsWith('.ip6.arpa') && this.ipv6Prefix) {
+      const nibbles = name.slice(0, -'.ip6.arpa'.length).split('.').reverse();
+      if (nibbles.length > 32 || nibbles.some((n) => !/^[0-9a-f]$/.test(n))) return false;
+      const bits = Math.min(nibbles.length * 4, this.ipv6Prefix.bits);
+      return prefixBitsEqual(nibbles.join(''), this.ipv6Prefix.hex, bits);
+    }
+    return false;
+  }
+}
+
+function prefixBitsEqual(a: string, b: string, bits: number): boolean {
+  const full = Math.floor(bits / 4);
+  if (a.slice(0, full) !== b.slice(0, full)) return false;
+  const rest = bits % 4;
+  if (rest === 0) return true;
+  const mask = (0xf << (4 - rest)) & 0xf;
+  return (parseInt(a[full]!, 16) & mask) === (parseInt(b[full]!, 16) & mask);
+}
+
+/** The address of a full reverse name: dotted quad, or 32 hex digits for IPv6 (the table's keys). */
+function addressOfReverse(name: string): string | undefined {
+  if (name.endsWith('.in-addr.arpa')) {
+    const parts = name.slice(0, -'.in-addr.arpa'.length).split('.');
+    if (parts.length !== 4 || parts.some((p) => !/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > 255)) return undefined;
+    return parts.reverse().join('.');
+  }
+  if (name.endsWith('.ip6.arpa')) {
+    const parts = name.slice(0, -'.ip6.arpa'.length).split('.');
+    if (parts.length !== 32 || parts.some((p) => !/^[0-9a-f]$/.test(p))) return undefined;
+    return parts.reverse().join('');
+  }
+  return undefined;
+}
