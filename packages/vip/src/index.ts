@@ -1,1 +1,91 @@
+/**
+ * @hoplite/vip: VIP labels and names, pools, the allocator and its stores.
+ * Curated exports; docs/vip.md describes each.
+ */
 export const VERSION = '0.1.0';
+
+// The allocator (what most callers need).
+export {
+  Allocator,
+  createAllocator,
+  createRedisStore,
+  DEFAULT_QUARANTINE_MS,
+  openStore,
+  type OpenStoreOptions,
+  type AllocateOptions,
+  type AllocatorOptions,
+  type LabelAllocation,
+  type ListFilter,
+  type PortSpec,
+} from './allocator.js';
+
+// Labels, names, pools, the preferred address.
+export { isVipLabelKey, labelPorts, parsePortSpec, parseProtocols, parseVipLabel, type ParseLabelOptions, type VipLabel } from './labels.js';
+export { DEFAULT_FRAMEWORK, isNormalizedVipName, normalizePart, parseVipDnsName, vipName, VIP_ZONE, type VipName } from './names.js';
+export {
+  addressAt,
+  DEFAULT_POOLS,
+  indexOfAddress,
+  inLayout,
+  ipv4ForIpv6,
+  ipv6For,
+  layoutPools,
+  planPools,
+  poolOf,
+  type Ipv6Pool,
+  type PoolBlock,
+  type PoolOptions,
+  type PoolPlan,
+} from './pools.js';
+export { nameHash, preferredAddress } from './hash.js';
+export { formatIpv4, parseIpv4 } from './addr.js';
+
+// Stores.
+export { defaultEmbeddedPath, EMBEDDED_DEFAULTS, EmbeddedStore, openEmbeddedStore, type EmbeddedStoreOptions } from './embedded/index.js';
+export { parseStoreSpec, redactStoreSpec, type StoreSpec } from './store-url.js';
+export type { RedisStoreOptions } from './redis/store.js';
+export { mergePorts, validateTable } from './records.js';
+
+// Errors.
+export {
+  AddressOutsidePoolError,
+  AddressTakenError,
+  BadAddressError,
+  BadImportError,
+  BadLabelError,
+  BadNameError,
+  BadOptionError,
+  BadPoolError,
+  BadPortError,
+  BadStoreUrlError,
+  ClosedError,
+  isVipError,
+  PoolExhaustedError,
+  StoreIncompatibleError,
+  StoreUnavailableError,
+  VIP_ERROR_CODES,
+  VipError,
+  type VipErrorCode,
+} from './errors.js';
+
+// The store contract.
+export type {
+  AllocateRequest,
+  AllocateResult,
+  CheckProblem,
+  CheckReport,
+  PoolLayout,
+  PoolStats,
+  Protocol,
+  QuarantineEntry,
+  StoreCommonOptions,
+  VipChange,
+  VipKind,
+  VipPort,
+  VipRecord,
+  VipSnapshot,
+  VipStore,
+  VipTableExport,
+  Watch,
+  WatchEvent,
+} from './types.js';

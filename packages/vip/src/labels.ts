@@ -12,7 +12,7 @@
  */
 import { Address6 } from 'ip-address';
 import { parseIpv4 } from './addr.js';
-import { BadLabelError, BadNameError } from './errors.js';
+import { BadLabelError, BadNameError, BadPortError } from './errors.js';
 import { normalizePart } from './names.js';
 import type { Protocol, VipPort } from './types.js';
 
@@ -109,4 +109,24 @@ export function parseVipLabel(value: string, opts: ParseLabelOptions = {}): VipL
 /** The VipPorts a label declares (one per protocol). */
 export function labelPorts(label: VipLabel): VipPort[] {
   return label.protocols.map((protocol) => ({ port: label.port, protocol }));
+}
+
+/**
+ * A port as written on a command line or in config: `5555` (tcp), `5555/tcp`, `53/udp`, or a
+ * `{ port, protocol }` object. Throws BadPortError (HOPLITE_VIP_BAD_PORT).
+ */
+export function parsePortSpec(spec: string | number | VipPort): VipPort {
+  if (typeof spec === 'object' && spec !== null) {
+    const { port, protocol } = spec;
+    if (Number.isInteger(port) && port >= 1 && port <= 65535 && (protocol === 'tcp' || protocol === 'udp')) return { port, protocol };
+    throw new BadPortError('port', spec, 'not a { port: 1-65535, protocol: "tcp" | "udp" }');
+  }
+  const text = String(spec).trim();
+  const m = /^([0-9]{1,5})(?:\/([A-Za-z]+))?$/.exec(text);
+  if (m === null) throw new BadPortError('port', spec, 'expected <port> or <port>/<tcp|udp>, e.g. "5555/tcp"');
+  const port = Number(m[1]);
+  const protocol = (m[2] ?? 'tcp').toLowerCase();
+  if (port < 1 || port > 65535) throw new BadPortError('port', spec, `port ${port} is outside 1-65535`);
+  if (protocol !== 'tcp' && protocol !== 'udp') throw new BadPortError('port', spec, `protocol "${m[2]}" is not tcp or udp`);
+  return { port, protocol };
 }
