@@ -158,14 +158,16 @@ t.test('the layout is written once; a changed layout adds ranges and stops using
   const s1b = await open(one, 0, { keyPrefix: prefix });
   t.equal((await s1b.get(a.vip.name))?.ipv4, '10.9.0.1', 'same layout: nothing changed');
   const two = planPools({ pools: ['10.9.1.0/29'] }).layout;
-  const s2 = await open(two, 0, { keyPrefix: prefix });
+  const s2 = await open(two, 1000, { keyPrefix: prefix });
   const b = await s2.allocate(named('b', ip('10.9.0.2')), 0);
   t.match(b.vip.ipv4, /^10\.9\.1\./, 'allocates from the new pool only');
   t.equal((await s2.get(a.vip.name))?.ipv4, '10.9.0.1', 'existing VIPs keep their address');
   const report = await s2.check({ repair: false }, 0);
   t.same(report.problems.map((p) => p.code), ['OUTSIDE_POOL']);
   await s2.release(a.vip.name, 0);
+  t.same(await s2.quarantine(0), [], 'an address outside the pools is dropped, not quarantined');
   t.same((await s2.stats(0))[0], { cidr: '10.9.1.0/29', size: 6, used: 1, quarantined: 0, free: 5 });
+  t.same((await s2.check({ repair: false }, 0)).problems, []);
 });
 
 t.test('export / import round trip; bad import changes nothing', async (t) => {

@@ -4,4 +4,4 @@
  */
 export { createRedisStore, RedisStore, REDIS_STORE_DEFAULTS, type RedisStoreOptions } from './store.js';
 export { parseRedisUrl, isRedisUrl, redact as redactRedisUrl, describeConnection, type RedisConnectionOptions, type RedisHost, type RedisMode } from './url.js';
-export { redisKeys, KEY_NAMES, DEFAULT_KEY_PREFIX, hashTagOf, type RedisKeys, type KeyName } from './keys.js';
+export { redisKeys, KEY_NAMES, DEFAULT_KEY_PREFIX, type RedisKeys, type KeyName } from './keys.js';

@@ -63,12 +63,3 @@ export function redisKeys(keyPrefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     all: Object.freeze(KEY_NAMES.map((n) => keys[n] as string)),
   });
 }
-
-/** The slot-relevant part of a key (Redis Cluster hashes only what is inside the first {...}). */
-export function hashTagOf(key: string): string {
-  const open = key.indexOf('{');
-  if (open < 0) return key;
-  const close = key.indexOf('}', open + 1);
-  if (close < 0 || close === open + 1) return key;
-  return key.slice(open + 1, close);
-}
