@@ -25,11 +25,12 @@ end
 if #z > 0 then
   batched('ZADD', K.used, z, 1000)
 end
--- Quarantine: drop entries without a name, entries for addresses in use, and names without entries.
+-- Quarantine: drop entries without a name, for addresses in use or outside the layout, and names
+-- without entries.
 local quar = redis.call('ZRANGE', K.quar, 0, -1)
 for _, as in ipairs(quar) do
   local n = redis.call('HGET', K.qname, as)
-  if (not n) or usedBy[as] then
+  if (not n) or usedBy[as] or not in_layout(tonumber(as)) then
     redis.call('ZREM', K.quar, as)
     redis.call('HDEL', K.qname, as)
   end

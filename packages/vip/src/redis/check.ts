@@ -159,13 +159,13 @@ export function findProblems(d: Dump, layoutFingerprint: string): CheckProblem[]
   let quarBad = 0;
   for (const [a] of d.quarantine) {
     const n = qname.get(String(a));
-    if (n === undefined || byAddress.has(a)) quarBad++;
+    if (n === undefined || byAddress.has(a) || (d.schema !== '' && !inLayout(a))) quarBad++;
     else quarantined.add(a);
   }
   const quarAddrs = new Set(d.quarantine.map(([a]) => String(a)));
   for (const [a] of d.qname) if (!quarAddrs.has(a)) quarBad++;
   for (const [n, a] of d.qbyname) if (qname.get(a) !== n) quarBad++;
-  if (quarBad > 0) add('QUARANTINE_MISMATCH', 'quarantine', `${quarBad} quarantine entries are dangling or hold an address in use`, true);
+  if (quarBad > 0) add('QUARANTINE_MISMATCH', 'quarantine', `${quarBad} quarantine entries are dangling, outside the pools, or hold an address in use`, true);
 
   // Free ranges.
   if (d.schema !== '') {
@@ -176,14 +176,19 @@ export function findProblems(d: Dump, layoutFingerprint: string): CheckProblem[]
     const overlapping = sorted.some((r, i) => i > 0 && r[0] <= (sorted[i - 1] as Interval)[1]);
     const extra = subtract(have, want); // free but should not be (in use, quarantined, outside)
     const missing = subtract(want, have); // leaked: nobody holds them, yet not free
-    if (extra.length > 0) {
-      add('FREE_OVERLAP', extra.slice(0, MAX_LISTED).map(span).join(', '), `${extra.length} free range(s) cover addresses in use, quarantined or outside the pools`, true);
+    const outside = subtract(normalize(extra), layout);
+    const overlap = subtract(normalize(extra), outside);
+    if (outside.length > 0) {
+      add('FREE_OUTSIDE_POOL', outside.slice(0, MAX_LISTED).map(span).join(', '), `${outside.length} free range(s) lie outside the pools`, true);
+    }
+    if (overlap.length > 0) {
+      add('FREE_OVERLAP', overlap.slice(0, MAX_LISTED).map(span).join(', '), `${overlap.length} free range(s) cover addresses in use or in quarantine`, true);
     }
     if (missing.length > 0) {
       const count = missing.reduce((n, [s, e]) => n + e - s + 1, 0);
       add('FREE_LEAK', missing.slice(0, MAX_LISTED).map(span).join(', '), `${count} address(es) are neither used, quarantined nor free`, true);
     }
-    if (overlapping && extra.length === 0 && missing.length === 0) {
+    if (overlapping) {
       add('FREE_FRAGMENTED', 'free', 'free ranges overlap each other', true);
     }
   }
