@@ -180,14 +180,23 @@ export class Exchanger {
    * caller hands `template` over (no copy): it must not write to it afterwards (reading, e.g. to
    * copy it for another exchange, is fine).
    */
-  send(server: Server, template: Buffer, questionEnd: number, timeout: number, listener: ExchangeListener, tag = 0, owned = false): Exchange {
+  send(
+    server: Server,
+    template: Buffer,
+    questionEnd: number,
+    timeout: number,
+    listener: ExchangeListener,
+    tag = 0,
+    owned = false,
+    /** The deadline queue's clock now, when the caller just read it (saves a clock call). */
+    now = this.deadlines.clock(),
+  ): Exchange {
     let message = template;
     if (!owned) {
       message = Buffer.allocUnsafe(template.length);
-      template.copy(message);
+      message.set(template);
     }
     const ex = new Exchange(this, server, message, questionEnd, timeout, listener, tag);
-    const now = this.deadlines.clock();
     ex.startedAt = now;
     server.stats.requests.inc();
     if (this.closed) {
@@ -405,7 +414,7 @@ export class Exchanger {
     ex.message[1] = id & 0xff;
     const frame = Buffer.allocUnsafe(2 + ex.message.length);
     frame.writeUInt16BE(ex.message.length, 0);
-    ex.message.copy(frame, 2);
+    frame.set(ex.message, 2);
     this.tcpExchanges.add(ex);
     this.deadlines.add(ex, this.deadlines.clock() + ex.timeout);
     const sock = net.connect({ host: ex.server.address, port: ex.server.port, noDelay: true });

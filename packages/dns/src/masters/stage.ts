@@ -55,11 +55,12 @@ class MastersQuery extends RelayQuery implements ExchangeListener {
   start(masters: readonly Server[]): Promise<Buffer> {
     const s = this.stage;
     const c = s.config;
-    this.hardDeadline = s.deadlines.clock() + c.deadline;
+    const now = s.deadlines.clock();
+    this.hardDeadline = now + c.deadline;
     s.deadlines.add(this, this.hardDeadline);
     this.pending = masters.length;
     for (let i = 0; i < masters.length; i++) {
-      this.exchanges.push(s.exchanger.send(masters[i]!, this.message, this.questionEnd, c.timeout, this, i, this.takeMessage()));
+      this.exchanges.push(s.exchanger.send(masters[i]!, this.message, this.questionEnd, c.timeout, this, i, this.takeMessage(), now));
     }
     return this.promise;
   }

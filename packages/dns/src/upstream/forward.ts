@@ -88,18 +88,18 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
     super(query, stage.config.upstreams.ednsUdpSize, stage.udpSize);
   }
 
-  start(order: UpstreamServer[], parallel: number): Promise<Buffer> {
+  start(order: UpstreamServer[], parallel: number, now: number): Promise<Buffer> {
     this.order = order;
     const s = this.stage;
-    s.deadlines.add(this, s.deadlines.clock() + s.config.upstreams.deadline);
-    for (let i = 0; i < parallel && this.nextServer < order.length; i++) this.launch();
+    s.deadlines.add(this, now + s.config.upstreams.deadline);
+    for (let i = 0; i < parallel && this.nextServer < order.length; i++) this.launch(now);
     return this.promise;
   }
 
-  private launch(): void {
+  private launch(now?: number): void {
     const server = this.order[this.nextServer++]!;
     const s = this.stage;
-    this.inFlight.push(s.exchanger.send(server, this.message, this.questionEnd, s.config.upstreams.timeout, this, 0, this.takeMessage()));
+    this.inFlight.push(s.exchanger.send(server, this.message, this.questionEnd, s.config.upstreams.timeout, this, 0, this.takeMessage(), now));
   }
 
   onExchangeDone(ex: Exchange, reply: Buffer | undefined, failure: ExchangeFailure | undefined): void {
@@ -221,7 +221,8 @@ export class ForwardStage implements Stage {
     else if (route.kind === 'forward') group = this.zones.get(route.zone);
     if (group === undefined || group.servers.length === 0) return next(query);
     group.queries.inc();
-    const order = orderServers(this.policy, group.servers, this.random, this.deadlines.clock());
+    const now = this.deadlines.clock();
+    const order = orderServers(this.policy, group.servers, this.random, now);
     const fq = new ForwardQuery(this, group, query);
     if (order.length === 0) {
       // Every server is down: fail fast; probes bring them back.
@@ -229,7 +230,7 @@ export class ForwardStage implements Stage {
       group.response(Rcode.SERVFAIL).inc();
       return fq.errorAnswer();
     }
-    return fq.start(order, this.parallel);
+    return fq.start(order, this.parallel, now);
   }
 
   /** Health from exchanges that lost the race: a late good reply is a success, a timeout a failure. */
