@@ -60,6 +60,24 @@ export interface AllocatorOptions extends PoolOptions {
   redis?: Omit<RedisStoreOptions, 'url' | 'layout' | 'quarantineMs' | 'logger'>;
 }
 
+/** Every option of createAllocator (unknown keys are refused: a typo should not pass silently). */
+export const ALLOCATOR_OPTION_KEYS = Object.freeze([
+  'store',
+  'path',
+  'pools',
+  'ipv6Pool',
+  'exclude',
+  'allowNonPrivate',
+  'quarantineMs',
+  'logger',
+  'clock',
+  'embedded',
+  'redis',
+] as const);
+
+/** Options of the embedded store accepted under `embedded`. */
+export const EMBEDDED_OPTION_KEYS = Object.freeze(['busyTimeoutMs', 'synchronous', 'pollIntervalMs', 'changeLogSize'] as const);
+
 export type PortSpec = VipPort | string | number;
 
 export interface AllocateOptions {
@@ -89,6 +107,15 @@ const sinkLogger = (): Logger => pino({ level: 'silent' });
 
 /** Validate options, open (or take) the store and return an Allocator. */
 export async function createAllocator(opts: AllocatorOptions = {}): Promise<Allocator> {
+  if (typeof opts !== 'object' || opts === null) throw new BadOptionError('options', opts, 'an object');
+  for (const key of Object.keys(opts)) {
+    if (!(ALLOCATOR_OPTION_KEYS as readonly string[]).includes(key)) throw new BadOptionError(key, (opts as Record<string, unknown>)[key], `one of the options ${ALLOCATOR_OPTION_KEYS.join(', ')}`);
+  }
+  for (const key of Object.keys(opts.embedded ?? {})) {
+    if (!(EMBEDDED_OPTION_KEYS as readonly string[]).includes(key)) {
+      throw new BadOptionError(`embedded.${key}`, (opts.embedded as Record<string, unknown>)[key], `one of ${EMBEDDED_OPTION_KEYS.join(', ')}`);
+    }
+  }
   const logger = (opts.logger ?? sinkLogger()).child({ component: 'vip' });
   const quarantineMs = opts.quarantineMs ?? DEFAULT_QUARANTINE_MS;
   if (typeof quarantineMs !== 'number' || !Number.isSafeInteger(quarantineMs) || quarantineMs < 0) {

@@ -6,10 +6,12 @@ export const VERSION = '0.1.0';
 
 // The allocator (what most callers need).
 export {
+  ALLOCATOR_OPTION_KEYS,
   Allocator,
   createAllocator,
   createRedisStore,
   DEFAULT_QUARANTINE_MS,
+  EMBEDDED_OPTION_KEYS,
   openStore,
   type OpenStoreOptions,
   type AllocateOptions,
@@ -44,7 +46,7 @@ export { formatIpv4, parseIpv4 } from './addr.js';
 export { defaultEmbeddedPath, EMBEDDED_DEFAULTS, EmbeddedStore, openEmbeddedStore, type EmbeddedStoreOptions } from './embedded/index.js';
 export { parseStoreSpec, redactStoreSpec, type StoreSpec } from './store-url.js';
 export type { RedisStoreOptions } from './redis/store.js';
-export { mergePorts, validateTable } from './records.js';
+export { CHECK_PROBLEM_CODES, mergePorts, validateTable } from './records.js';
 
 // Errors.
 export {

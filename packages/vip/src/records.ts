@@ -7,6 +7,22 @@ import { isNormalizedVipName, parseVipDnsName } from './names.js';
 import { inLayout } from './pools.js';
 import type { PoolLayout, VipPort, VipRecord, VipTableExport } from './types.js';
 
+/** The problem codes `check` reports (CheckProblem.code), both stores. docs/vip.md lists them. */
+export const CHECK_PROBLEM_CODES = Object.freeze([
+  'NOT_INITIALIZED',
+  'LAYOUT_DIFFERS',
+  'RECORD_UNREADABLE',
+  'INDEX_MISMATCH',
+  'DUPLICATE_ADDRESS',
+  'OUTSIDE_POOL',
+  'QUARANTINE_MISMATCH',
+  'FREE_OVERLAP',
+  'FREE_FRAGMENTED',
+  'FREE_OUTSIDE_POOL',
+  'FREE_LEAK',
+  'REVISION_BEHIND',
+] as const);
+
 function comparePorts(a: VipPort, b: VipPort): number {
   return a.port - b.port || (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0);
 }

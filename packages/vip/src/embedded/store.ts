@@ -724,12 +724,12 @@ export class EmbeddedStore implements VipStore {
       }
     }
     for (const p of first) {
-      if (p.code === 'QUARANTINE_ON_VIP' || p.code === 'QUARANTINE_OUTSIDE_POOL') {
+      if (p.code === 'QUARANTINE_MISMATCH') {
         this.#st.quarantineDelete.run(parseIpv4(p.subject) as number);
         repaired.push(`removed the quarantine entry of ${p.subject}`);
       }
     }
-    if (first.some((p) => p.code.startsWith('FREE_') || p.code === 'LEAKED_ADDRESSES')) {
+    if (first.some((p) => p.code.startsWith('FREE_'))) {
       this.#rebuildFree();
       repaired.push('rebuilt the free space from the pools, the VIPs and the quarantine');
     }
@@ -870,7 +870,7 @@ function inspect(db: DB, st: Statements, layout: PoolLayout, now: number): Check
     if (other !== undefined) problems.push(problem('DUPLICATE_ADDRESS', dotted, `${dotted} is the VIP of both ${other} and ${v.name}`, false));
     else byAddress.set(v.ipv4, v.name);
     const good = v.kind === 'ip' ? v.name === dotted && v.label === dotted : v.kind === 'named' && isNormalizedVipName(v.name);
-    if (!good) problems.push(problem('BAD_RECORD', v.name, `record ${v.name} (${v.kind}) has a malformed name for its kind`, false));
+    if (!good) problems.push(problem('RECORD_UNREADABLE', v.name, `record ${v.name} (${v.kind}) has a malformed name for its kind`, false));
     if (!inLayout(layout, v.ipv4)) {
       problems.push(problem('OUTSIDE_POOL', v.name, `${v.name} has ${dotted}, outside the pools (a removed pool or an exclusion); release or reserve it elsewhere`, false));
     }
@@ -880,8 +880,8 @@ function inspect(db: DB, st: Statements, layout: PoolLayout, now: number): Check
   const held = new Set<number>();
   for (const q of quarantine) {
     const dotted = formatIpv4(q.ipv4);
-    if (byAddress.has(q.ipv4)) problems.push(problem('QUARANTINE_ON_VIP', dotted, `${dotted} is in quarantine for ${q.name} and is the VIP of ${byAddress.get(q.ipv4)}`, true));
-    else if (!inLayout(layout, q.ipv4)) problems.push(problem('QUARANTINE_OUTSIDE_POOL', dotted, `${dotted} is in quarantine but outside the pools`, true));
+    if (byAddress.has(q.ipv4)) problems.push(problem('QUARANTINE_MISMATCH', dotted, `${dotted} is in quarantine for ${q.name} and is the VIP of ${byAddress.get(q.ipv4)}`, true));
+    else if (!inLayout(layout, q.ipv4)) problems.push(problem('QUARANTINE_MISMATCH', dotted, `${dotted} is in quarantine but outside the pools`, true));
     else held.add(q.ipv4);
   }
   const free = st.freeAll.all().sort((a, b) => a.first - b.first);
@@ -889,8 +889,8 @@ function inspect(db: DB, st: Statements, layout: PoolLayout, now: number): Check
   let prev: FreeRow | undefined;
   for (const f of free) {
     const label = `${formatIpv4(f.first)}-${formatIpv4(f.last)}`;
-    if (f.last < f.first) problems.push(problem('FREE_OVERLAP', label, `free range ${label} is reversed`, true));
-    if (prev !== undefined && prev.last >= f.first) problems.push(problem('FREE_OVERLAP', label, `free range ${label} overlaps another free range`, true));
+    if (f.last < f.first) problems.push(problem('FREE_FRAGMENTED', label, `free range ${label} is reversed`, true));
+    if (prev !== undefined && prev.last >= f.first) problems.push(problem('FREE_FRAGMENTED', label, `free range ${label} overlaps another free range`, true));
     const ri = rangeIndexOf(layout, f.first);
     if (ri < 0 || f.last > (layout.ranges[ri] as PoolLayout['ranges'][number]).end) {
       problems.push(problem('FREE_OUTSIDE_POOL', label, `free range ${label} is not inside one pool range`, true));
@@ -913,14 +913,14 @@ function inspect(db: DB, st: Statements, layout: PoolLayout, now: number): Check
   let usedIn = 0;
   for (const a of byAddress.keys()) {
     if (inLayout(layout, a)) usedIn++;
-    if (containing(a) !== undefined) problems.push(problem('FREE_OVERLAPS_VIP', formatIpv4(a), `${formatIpv4(a)} is a VIP's address and also free`, true));
+    if (containing(a) !== undefined) problems.push(problem('FREE_OVERLAP', formatIpv4(a), `${formatIpv4(a)} is a VIP's address and also free`, true));
   }
   for (const a of held) {
-    if (containing(a) !== undefined) problems.push(problem('FREE_OVERLAPS_QUARANTINE', formatIpv4(a), `${formatIpv4(a)} is in quarantine and also free`, true));
+    if (containing(a) !== undefined) problems.push(problem('FREE_OVERLAP', formatIpv4(a), `${formatIpv4(a)} is in quarantine and also free`, true));
   }
   const accounted = freeCount + usedIn + held.size;
   if (!problems.some((p) => p.code.startsWith('FREE_')) && accounted < layout.size) {
-    problems.push(problem('LEAKED_ADDRESSES', String(layout.size - accounted), `${layout.size - accounted} pool address(es) are neither free, used nor in quarantine`, true));
+    problems.push(problem('FREE_LEAK', String(layout.size - accounted), `${layout.size - accounted} pool address(es) are neither free, used nor in quarantine`, true));
   }
   const state = st.getState.get();
   const maxChange = db.prepare<[], number>('SELECT coalesce(max(revision), 0) FROM vip_changes').pluck().get() ?? 0;
