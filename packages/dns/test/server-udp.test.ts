@@ -1,8 +1,9 @@
 import t from 'tap';
+import { pino } from 'pino';
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import * as dnsPacket from 'dns-packet';
 import { createServer, errorResponse, findOpt, Rcode, type DnsServer, type Query } from '../src/index.js';
-import { decode, encodeQuery, udpQuery, udpRaw } from './helpers/dns-client.js';
+import { decode, encodeQuery, TcpClient, udpQuery, udpRaw } from './helpers/dns-client.js';
 import { answerA, ControlledStage } from './helpers/stages.js';
 
 function metric(server: DnsServer, re: RegExp): number {
@@ -294,4 +295,64 @@ t.test('close() drains queries in flight, refuses new ones, then closes', async 
   const started = Date.now();
   await s2.close({ timeoutMs: 200 });
   t.ok(Date.now() - started < 10000, 'close() returned after its deadline');
+});
+
+t.test('fuzz over the sockets: random and mutated messages never stop the server', async (t) => {
+  const stage = new ControlledStage('forward', ['upstream']);
+  const server = await createServer({ listen: [{ address: '127.0.0.1', port: 0 }] }, { stages: [stage.factory()] });
+  t.teardown(() => server.close());
+  const port = server.addresses()[0]!.port;
+  let seed = 12345;
+  const rnd = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 4294967296;
+  };
+  const seeds = [encodeQuery('ready.spartan', { edns: 1232 }), encodeQuery('x.example', { type: 'SRV' }), encodeQuery('a.dclb.thisdcos.global')];
+  const mutate = (): Buffer => {
+    if (rnd() < 0.3) {
+      const b = Buffer.alloc(Math.floor(rnd() * 100));
+      for (let i = 0; i < b.length; i++) b[i] = Math.floor(rnd() * 256);
+      return b;
+    }
+    const b = Buffer.from(seeds[Math.floor(rnd() * seeds.length)]!);
+    for (let f = 0; f < 1 + Math.floor(rnd() * 4); f++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+    return rnd() < 0.2 ? b.subarray(0, Math.floor(rnd() * b.length)) : b;
+  };
+  const sock = createSocket('udp4');
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+  t.teardown(() => sock.close());
+  // Bounded: 3000 datagrams, sent in batches that wait for the socket to flush.
+  for (let batch = 0; batch < 30; batch++) {
+    await Promise.all(
+      Array.from({ length: 100 }, () => new Promise<void>((resolve) => sock.send(mutate(), port, '127.0.0.1', () => resolve()))),
+    );
+  }
+  // And garbage byte streams over TCP on a few connections.
+  for (let c = 0; c < 5; c++) {
+    const conn = await TcpClient.connect(port);
+    const junk = Buffer.alloc(2000);
+    for (let i = 0; i < junk.length; i++) junk[i] = Math.floor(rnd() * 256);
+    conn.writeRaw(junk);
+    conn.close();
+  }
+  const after = await udpQuery(port, 'ready.spartan');
+  t.equal(after.msg.rcode, 'NOERROR', 'still answering over UDP');
+  const tcp = await TcpClient.connect(port);
+  t.equal((await tcp.query('ready.hoplite')).rcode, 'NOERROR', 'and over TCP');
+  tcp.close();
+  t.equal(metric(server, /hoplite_dns_server_stage_errors_total\{transport="udp"\} (\d+)/), 0, 'no stage blew up');
+});
+
+t.test('logs carry the stage name as component', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+  const stage = new ControlledStage('forward', ['upstream'], [], { throwOn: () => true });
+  const server = await createServer({ listen: [{ address: '127.0.0.1', port: 0 }] }, { stages: [stage.factory()], logger });
+  t.teardown(() => server.close());
+  stage.ctx!.logger.info('hello');
+  await udpQuery(server.addresses()[0]!.port, 'boom.example');
+  t.ok(lines.some((l) => l.component === 'server' && l.msg === 'dns server started'));
+  t.ok(lines.some((l) => l.component === 'forward' && l.msg === 'hello'), 'a stage logger is a child with component = its name');
+  t.ok(lines.some((l) => l.component === 'server' && l.msg === 'stage failed' && l.route === 'upstream'));
+  t.notOk(lines.some((l) => JSON.stringify(l).includes('boom.example')), 'the untrusted name is not logged');
 });
