@@ -4,7 +4,7 @@
  */
 import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
 import { pino, type Logger } from 'pino';
-import type { BoundAddress, Stage, StageContext } from './chain/stage.js';
+import type { BoundAddress, Query, Stage, StageContext } from './chain/stage.js';
 import { collectRoutes, composeChain, refusedTerminal } from './chain/chain.js';
 import { validateServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { HopliteDnsError, StageError } from './errors.js';
@@ -12,7 +12,7 @@ import { LocalStage } from './local/stage.js';
 import { readyZones } from './local/sources.js';
 import { Registry } from './metrics/registry.js';
 import { Router } from './router/router.js';
-import { Engine } from './server/engine.js';
+import { Engine, PENDING, type ReplySink } from './server/engine.js';
 import { bindAll, closeTcp, closeUdp, type Listener } from './server/listen.js';
 import { TcpConnections } from './server/tcp.js';
 import { mastersStageFactory } from './masters/stage.js';
@@ -156,25 +156,25 @@ class UdpSends {
 }
 
 function attachUdp(socket: UdpSocket, engine: Engine, sends: UdpSends, log: Logger): void {
+  // Answers that complete later go back through this sink, to the client's address and port.
+  const sink: ReplySink = {
+    reply(q: Query, resp: Buffer): void {
+      sends.pending++;
+      try {
+        socket.send(resp, q.clientPort, q.clientAddress, sends.done);
+      } catch {
+        sends.done(); // The socket is closed: nothing to answer with.
+      }
+    },
+  };
   socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
-    const out = engine.process(msg, 'udp', rinfo.address, rinfo.port);
-    if (out === undefined) return;
-    if (out instanceof Uint8Array) {
-      try {
-        socket.send(out, rinfo.port, rinfo.address);
-      } catch {
-        // The socket is closed: nothing to answer with.
-      }
-      return;
+    const out = engine.process(msg, 'udp', rinfo.address, rinfo.port, sink);
+    if (out === undefined || out === PENDING) return;
+    try {
+      socket.send(out, rinfo.port, rinfo.address);
+    } catch {
+      // The socket is closed: nothing to answer with.
     }
-    sends.pending++;
-    void out.then((b) => {
-      try {
-        socket.send(b, rinfo.port, rinfo.address, sends.done);
-      } catch {
-        sends.done();
-      }
-    });
   });
   socket.on('error', (err) => {
     log.warn({ err }, 'udp socket error');

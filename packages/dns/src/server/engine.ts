@@ -23,8 +23,18 @@ const ROUTES: readonly (RouteKind | 'none')[] = ['local', 'masters', 'forward', 
 const ROUTE_INDEX: Readonly<Record<string, number>> = { local: 0, masters: 1, forward: 2, upstream: 3, none: 4 };
 const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
 
-/** The result of processing one message: an answer now, later, or nothing (dropped). */
-export type Outcome = Buffer | Promise<Buffer> | undefined;
+/**
+ * The result of processing one message: the answer now (a Buffer), `PENDING` (the answer goes to
+ * the sink later), or `undefined` (dropped, nothing to answer).
+ */
+export type Outcome = Buffer | typeof PENDING | undefined;
+export const PENDING = null;
+
+/** Where answers that complete later are delivered (the UDP socket, the TCP connection). */
+export interface ReplySink {
+  /** Never throws. */
+  reply(q: Query, resp: Buffer): void;
+}
 
 export class Engine {
   /** The composed chain; until createServer sets it, every query is answered SERVFAIL. */
@@ -75,7 +85,7 @@ export class Engine {
    * Process one message from a client. `transport` sets the response size limit: TCP 65535,
    * UDP max(512, the client's EDNS size) capped by udp.maxResponseSize.
    */
-  process(raw: Buffer, transport: Transport, address: string, port: number): Outcome {
+  process(raw: Buffer, transport: Transport, address: string, port: number, sink: ReplySink): Outcome {
     const receivedAt = process.hrtime.bigint();
     const t = transport === 'udp' ? 0 : 1;
     const p = this.parser;
@@ -135,16 +145,17 @@ export class Engine {
       return this.finish(q, this.stageFailed(q, new TypeError('stage returned neither a Buffer nor a Promise')));
     }
     this.inFlight++;
-    return ans.then(
+    ans.then(
       (b) => {
+        sink.reply(q, this.finish(q, b instanceof Uint8Array ? b : this.stageFailed(q, new TypeError('stage resolved to a non-Buffer'))));
         this.settled();
-        return this.finish(q, b instanceof Uint8Array ? b : this.stageFailed(q, new TypeError('stage resolved to a non-Buffer')));
       },
       (err: unknown) => {
+        sink.reply(q, this.finish(q, this.stageFailed(q, err)));
         this.settled();
-        return this.finish(q, this.stageFailed(q, err));
       },
     );
+    return PENDING;
   }
 
   private settled(): void {

@@ -12,7 +12,8 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { CounterChild, Registry } from '../metrics/registry.js';
 import type { TcpConfig } from '../config.js';
-import type { Engine } from './engine.js';
+import { PENDING, type Engine, type ReplySink } from './engine.js';
+import type { Query } from '../chain/stage.js';
 import { HEADER_SIZE } from '../wire/constants.js';
 
 /** Largest query accepted over TCP (queries are small; this bounds what one frame can hold). */
@@ -104,7 +105,7 @@ export class TcpConnections {
   }
 }
 
-export class TcpConnection {
+export class TcpConnection implements ReplySink {
   inflight = 0;
   private buffered: Buffer | undefined;
   private ended = false;
@@ -198,22 +199,24 @@ export class TcpConnection {
   }
 
   private handle(msg: Buffer): void {
-    const out = this.group.engine.process(msg, 'tcp', this.address, this.port);
+    const out = this.group.engine.process(msg, 'tcp', this.address, this.port, this);
     if (out === undefined) {
       // Not a query (a response, or no header): this peer is not speaking DNS to us.
       this.garbage();
       return;
     }
-    if (out instanceof Uint8Array) {
-      this.write(out);
+    if (out === PENDING) {
+      this.inflight++;
       return;
     }
-    this.inflight++;
-    void out.then((resp) => {
-      this.inflight--;
-      this.write(resp);
-      this.pump();
-    });
+    this.write(out);
+  }
+
+  /** ReplySink: an answer that completed later. */
+  reply(_q: Query, resp: Buffer): void {
+    this.inflight--;
+    this.write(resp);
+    this.pump();
   }
 
   private write(resp: Buffer): void {
