@@ -23,7 +23,8 @@ t.test('defaults', async (t) => {
   t.same(config.dns.upstreams, ['10.255.255.53:53', '127.0.0.1:53', '[fd00::53]:53']);
   t.equal(config.dns.policy, 'parallel');
   t.same(config.dns.masterZones, ['mesos']);
-  t.equal(config.vip.quarantine, 3_600_000);
+  t.equal(config.vip.quarantine, 600_000);
+  t.same(config.vip.pools, ['172.16.0.0/16']);
   t.equal(sources['store'], 'default');
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.dns) && Object.isFrozen(config.dns.listen));
 });

@@ -4,6 +4,7 @@
  * variable (HOPLITE_ + the key in upper snake case) and, for the common ones, a flag.
  * docs/config.md is generated from this list (a test keeps it true).
  */
+import { DEFAULT_POOLS, DEFAULT_QUARANTINE_MS } from '@hoplite/vip';
 import {
   boolKind,
   durationKind,
@@ -80,11 +81,11 @@ export const DEFAULT_LISTEN = '127.0.0.1:8053';
 
 export const FIELDS: readonly Field[] = [
   { key: 'store', kind: storeKind, default: 'embedded', flag: 'store', secret: true, describe: 'Where the VIP table lives: the embedded store on this machine, or a shared Redis (standalone, Sentinel or Cluster).' },
-  { key: 'vip.pools', kind: listKind(stringKind('an IPv4 CIDR such as 10.200.0.0/16'), { min: 1 }), default: ['10.200.0.0/16'], flag: 'pool', describe: 'IPv4 CIDRs that VIP addresses are drawn from; must lie inside RFC1918 unless vip.allowNonPrivate is set.' },
+  { key: 'vip.pools', kind: listKind(stringKind('an IPv4 CIDR such as 172.16.0.0/16'), { min: 1 }), default: [...DEFAULT_POOLS], flag: 'pool', describe: 'IPv4 CIDRs that VIP addresses are drawn from; must lie inside RFC1918 unless vip.allowNonPrivate is set.' },
   { key: 'vip.ipv6Pool', kind: stringKind('an IPv6 CIDR inside fd00::/8, or an empty string for none'), default: '', flag: 'ipv6-pool', describe: 'Optional IPv6 pool for AAAA records (inside fd00::/8).' },
   { key: 'vip.exclude', kind: listKind(stringKind('an IPv4 address or CIDR')), default: [], flag: 'exclude', describe: 'Addresses or CIDRs inside the pools that are never handed out.' },
   { key: 'vip.allowNonPrivate', kind: boolKind, default: false, flag: 'allow-non-private', describe: 'Allow pools outside RFC1918 (10/8, 172.16/12, 192.168/16).' },
-  { key: 'vip.quarantine', kind: durationKind(0, 30 * 86_400_000), default: 3_600_000, flag: 'quarantine', describe: 'How long a released address stays out of reach of other names.' },
+  { key: 'vip.quarantine', kind: durationKind(0, 30 * 86_400_000), default: DEFAULT_QUARANTINE_MS, flag: 'quarantine', describe: 'How long a released address stays out of reach of other names.' },
   { key: 'vip.ttl', kind: intKind(0, 86_400), default: 5, flag: 'vip-ttl', describe: 'TTL in seconds of VIP answers.' },
   { key: 'vip.snapshotFile', kind: stringKind('a file path, or an empty string to keep no local copy'), default: '', defaultText: 'beside the embedded store (vip-snapshot.json in the state directory)', describe: 'Local copy of the last VIP table seen, answered from when the store is unreachable at start.' },
   { key: 'dns.listen', kind: listKind(hostPortKind(53), { min: 1 }), default: [DEFAULT_LISTEN], flag: 'listen', describe: 'Addresses to serve DNS on, UDP and TCP (production: 198.51.100.1:53, 198.51.100.2:53, 198.51.100.3:53).' },
