@@ -26,7 +26,7 @@ import {
 import { waitForAnswer } from '../lib/dnsprobe.mjs';
 import { runDnsperf, writeRandomQueries, writeFixedQueries } from '../lib/dnsperf.mjs';
 import { startKnot, BENCH_ZONE, MASTER_ZONE, localRecords } from '../lib/knot.mjs';
-import { median, table, ratio, fmt } from '../lib/stats.mjs';
+import { median, table, fmt } from '../lib/stats.mjs';
 import { SERVERS } from './servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -316,7 +316,7 @@ const otherPct = (r) => Math.max(r.max.otherOnServerCpuPct, r.rate.otherOnServer
 const noisy = (r) => cfg.pin && otherPct(r) > cfg.maxOtherPct;
 const perRunS = () => cfg.warmup + 2 * cfg.duration + 10;
 
-async function runScenario(scenario, variant, results, skipped) {
+async function runScenario(scenario, variant, results, skipped, infos, save) {
   const dir = join(tmp.dir, `${scenario}-${variant}`);
   mkdirSync(dir, { recursive: true });
   const files = queryFiles(scenario, dir);
@@ -339,6 +339,7 @@ async function runScenario(scenario, variant, results, skipped) {
   Object.assign(env, { files, recordsFile });
   log(`${scenario}/${variant}: ${env.note}; servers ${servers.map((s) => s.name).join(', ')}`);
   const info = { scenario, variant, upstreams: env.note, describe: Object.fromEntries(servers.map((s) => [s.name, s.describe[scenario]])) };
+  infos.push(info);
   try {
     const pending = new Set();
     for (let round = 1; round <= cfg.runs; round++) {
@@ -356,6 +357,7 @@ async function runScenario(scenario, variant, results, skipped) {
           r = await runOne(server, scenario, variant, round, env);
         }
         results.push(r);
+        save(false);
         if (r.status === 'pending') {
           pending.add(server.name);
           log(`  ${server.name}: pending (${r.reason})`);
@@ -370,7 +372,6 @@ async function runScenario(scenario, variant, results, skipped) {
   } finally {
     await stopUpstreams(env);
   }
-  return info;
 }
 
 // ------------------------------------------------------------------ report
@@ -409,9 +410,23 @@ function aggregate(results) {
       otherPct: m((r) => Math.max(r.max.otherOnServerCpuPct, r.rate.otherOnServerCpuPct)),
       noerrorPct: m((r) => Math.min(r.max.noerrorPct, r.rate.noerrorPct)),
       cpuUsRuns: g.ok.map((r) => Number(r.max.cpuUsPerQuery.toFixed(2))),
+      // Per round (the last good run of the round), for ratios paired within a round.
+      byRound: Object.fromEntries(g.ok.map((r) => [r.round, { maxCpuUs: r.max.cpuUsPerQuery, rateCpuUs: r.rate.cpuUsPerQuery }])),
     });
   }
   return rows;
+}
+
+/** Median over the rounds both ran of (row / ref), for a per-round figure: robust to load that varies
+ *  over time, since both runs of a round are minutes apart at most. */
+function pairedRatio(row, ref, key) {
+  if (!row || !ref || !row.byRound || !ref.byRound) return '-';
+  const rs = [];
+  for (const [round, v] of Object.entries(row.byRound)) {
+    const w = ref.byRound[round];
+    if (w && Number.isFinite(v[key]) && Number.isFinite(w[key]) && w[key] > 0) rs.push(v[key] / w[key]);
+  }
+  return rs.length ? `${median(rs).toFixed(2)}x` : '-';
 }
 
 function markdown(rows, infos) {
@@ -422,16 +437,17 @@ function markdown(rows, infos) {
     const ref = hop ?? rs.find((r) => r.server === 'dnsmasq' && r.runs > 0);
     const refName = ref ? ref.server : 'none';
     out.push(`### ${info.scenario}${info.scenario === 'fanout' ? ` (${info.variant})` : ''}`, '');
-    out.push(`Upstream: ${info.upstreams}. Ratios are against ${refName}${hop ? '' : ' (Hoplite pending)'}.`, '');
+    out.push(`Upstream: ${info.upstreams}. Ratios are against ${refName}${hop ? '' : ' (Hoplite pending)'}: the median over rounds of the ratio between the two runs of the same round.`, '');
     out.push(table(rs, [
       { title: 'server', get: (r) => r.server, align: 'left' },
       { title: 'runs', get: (r) => (r.pending ? 'pending' : String(r.runs)) },
       { title: 'max qps', get: (r) => r.maxQps, digits: 0 },
       { title: 'CPU us/q @max', get: (r) => r.maxCpuUs, digits: 1 },
-      { title: `vs ${refName}`, get: (r) => ratio(r.maxCpuUs, ref?.maxCpuUs) },
+      { title: `vs ${refName} (paired)`, get: (r) => pairedRatio(r, ref, 'maxCpuUs') },
       { title: 'server busy %', get: (r) => r.maxBusyPct, digits: 0 },
       { title: 'lost % @max', get: (r) => r.maxLostPct, digits: 2 },
       { title: `CPU us/q @${cfg.rate / 1000}k`, get: (r) => r.rateCpuUs, digits: 1 },
+      { title: `vs ${refName} (paired)`, get: (r) => pairedRatio(r, ref, 'rateCpuUs') },
       { title: 'p50 us', get: (r) => r.p50Us, digits: 0 },
       { title: 'p99 us', get: (r) => r.p99Us, digits: 0 },
       { title: 'p99.9 us', get: (r) => r.p999Us, digits: 0 },
@@ -464,24 +480,30 @@ async function main() {
   const results = [];
   const skipped = [];
   const infos = [];
-  for (const scenario of cfg.scenarios) {
-    const variants = scenario === 'fanout' ? cfg.fanoutVariants : ['-'];
-    for (const variant of variants) infos.push(await runScenario(scenario, variant, results, skipped));
-  }
-  const rows = aggregate(results);
-  const md = markdown(rows, infos);
+  const outFile = o.out ?? join(benchDir, 'out', `dns-${cfg.scenarios.join('-')}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(dirname(outFile), { recursive: true });
   const header = [
     `Machine: ${mach.nproc} CPUs, ${mach.cpuModel}, Linux ${mach.kernel}, Node ${mach.node}; ${mach.date}.`,
     `Pinning: ${mach.pinning}. Load average at start: ${mach.loadavgAtStart}.`,
     `Each run: warm-up ${cfg.warmup} s, then dnsperf -l ${cfg.duration} -c ${cfg.clients} -q ${cfg.outstanding} -t 1 (max), then the same with -Q ${cfg.rate} -v (fixed rate). ${cfg.runs} rounds, servers interleaved; medians.`,
     '',
   ].join('\n');
-  console.log(header + '\n' + md);
-  if (skipped.length) console.log('Skipped: ' + skipped.map((s) => `${s.scenario}/${s.variant}/${s.server}${s.round ? ` r${s.round}` : ''} (${s.reason})`).join('; '));
-  const outFile = o.out ?? join(benchDir, 'out', `dns-${cfg.scenarios.join('-')}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  mkdirSync(dirname(outFile), { recursive: true });
-  writeFileSync(outFile, JSON.stringify({ machine: mach, config: cfg, clkTck: CLK_TCK, scenarios: infos, medians: rows, runs: results, skipped, elapsedS: elapsedS() }, null, 2));
-  writeFileSync(outFile.replace(/\.json$/, '.md'), header + '\n' + md);
+  // Written after every run (so that an interrupted suite keeps what it measured) and at the end.
+  const save = (final) => {
+    const rows = aggregate(results);
+    const md = markdown(rows, infos);
+    const skippedLine = skipped.length
+      ? '\nSkipped: ' + skipped.map((s) => `${s.scenario}/${s.variant}/${s.server}${s.round ? ` r${s.round}` : ''} (${s.reason})`).join('; ') + '\n'
+      : '';
+    writeFileSync(outFile, JSON.stringify({ complete: final, machine: mach, config: cfg, clkTck: CLK_TCK, scenarios: infos, medians: rows, runs: results, skipped, elapsedS: elapsedS() }, null, 2));
+    writeFileSync(outFile.replace(/\.json$/, '.md'), header + '\n' + md + skippedLine);
+    if (final) console.log(header + '\n' + md + skippedLine);
+  };
+  for (const scenario of cfg.scenarios) {
+    const variants = scenario === 'fanout' ? cfg.fanoutVariants : ['-'];
+    for (const variant of variants) await runScenario(scenario, variant, results, skipped, infos, save);
+  }
+  save(true);
   log(`wrote ${outFile} (and .md) in ${elapsedS().toFixed(0)} s`);
 }
 
