@@ -49,7 +49,8 @@ export interface VipRecord {
   readonly framework: string;
   /** The IPv4 address, dotted quad. */
   readonly ipv4: string;
-  /** The IPv6 address when an IPv6 pool is configured (named VIPs only). */
+  /** The IPv6 address mirroring `ipv4` when an IPv6 pool is configured. Stores leave it unset;
+   *  the allocator adds it (docs/vip.md, "Pools"). */
   readonly ipv6?: string;
   /** Ports and protocols, sorted by port then protocol, without duplicates. */
   readonly ports: readonly VipPort[];
