@@ -16,8 +16,9 @@ export interface Io {
   readonly stdout: { write(s: string): unknown };
   readonly stderr: { write(s: string): unknown };
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** Resolves when the process is asked to stop (SIGTERM/SIGINT); `serve` waits on it. */
-  readonly stopSignal?: Promise<string>;
+  /** Resolves when the process is asked to stop (SIGTERM/SIGINT); `serve` waits on it. Tests pass
+   *  their own. Called only by commands that run until stopped. */
+  readonly waitForStop?: () => Promise<string>;
 }
 
 /** Options every command shares. */
