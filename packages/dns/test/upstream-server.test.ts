@@ -99,7 +99,7 @@ t.test('server: refuses to start when an upstream is its own listen address', as
   const port = probe.address().port;
   await new Promise<void>((r) => probe.close(() => r()));
   const cfg = { listen: [{ address: '127.0.0.1', port }], upstreams: [`127.0.0.1:${port}`] };
-  let caught: { code?: string; cause?: { code?: string } } | undefined;
+  let caught: { code?: string } | undefined;
   try {
     const s = await createServer(cfg, { stages: [forwardStageFactory(cfg)] });
     await s.close();
@@ -107,7 +107,7 @@ t.test('server: refuses to start when an upstream is its own listen address', as
     caught = err as typeof caught;
   }
   t.ok(caught, 'createServer rejected');
-  t.ok(caught?.code === 'HOPLITE_DNS_FORWARD_TO_SELF' || caught?.cause?.code === 'HOPLITE_DNS_FORWARD_TO_SELF', `coded error (${caught?.code} / ${caught?.cause?.code})`);
+  t.equal(caught?.code, 'HOPLITE_DNS_FORWARD_TO_SELF');
 });
 
 t.test('dig: answers through upstreams and masters; a truncated answer completes over TCP', async (t) => {
