@@ -97,7 +97,9 @@ t.test('a locked database is retried, then STORE_UNAVAILABLE', async (t) => {
   t.ok(Date.now() - started >= 150, 'kept trying for about busyTimeoutMs');
   t.equal(await s.get(vipName('x').name), undefined, 'reads go on while another process writes (WAL)');
   // Released while we wait: the allocation goes through.
-  const pending = s.allocate(req('y'), 0);
+  const patient = await openEmbeddedStore({ path, layout, quarantineMs: 0, busyTimeoutMs: 120_000 });
+  t.teardown(() => patient.close());
+  const pending = patient.allocate(req('y'), 0);
   setTimeout(() => {
     locker.exec('COMMIT');
     locker.close();
