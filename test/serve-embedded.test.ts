@@ -30,21 +30,21 @@ t.test('an allocated VIP is answered: A, AAAA, SRV with additional, PTR', async 
   t.equal(a.rcode, 'NOERROR');
   t.ok(a.flag_aa, 'authoritative');
   t.same(addressesOf(a), [vip.ipv4]);
-  t.equal(a.answers![0]!.ttl, 5, 'default TTL 5 s');
+  t.equal((a.answers![0] as { ttl?: number }).ttl, 5, 'default TTL 5 s');
 
   const aaaa = await serve.query(name, { type: 'AAAA' });
   t.same(addressesOf(aaaa, 'AAAA'), [vip.ipv6]);
 
   const srv = await serve.query(`_myapp._tcp.marathon.l4lb.thisdcos.directory`, { type: 'SRV' });
   t.same(
-    srv.answers!.map((r) => r.data),
+    srv.answers!.map((r) => (r as { data: unknown }).data),
     [{ priority: 0, weight: 0, port: 5555, target: name }],
   );
-  t.ok((srv.additionals ?? []).some((r) => r.type === 'A' && r.name === name && r.data === vip.ipv4), 'target address in additional');
+  t.ok((srv.additionals ?? []).some((r) => r.type === 'A' && r.name === name && (r as { data: unknown }).data === vip.ipv4), 'target address in additional');
 
   const rev = vip.ipv4.split('.').reverse().join('.') + '.in-addr.arpa';
   const ptr = await serve.query(rev, { type: 'PTR' });
-  t.same(ptr.answers!.map((r) => r.data), [name]);
+  t.same(ptr.answers!.map((r) => (r as { data: unknown }).data), [name]);
 
   const nodata = await serve.query(name, { type: 'TXT' });
   t.equal(nodata.rcode, 'NOERROR');
