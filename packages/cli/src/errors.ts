@@ -66,3 +66,43 @@ export class UsageError extends HopliteCliError {
     super('HOPLITE_USAGE', message, 2);
   }
 }
+
+// ---------------------------------------------------------------- hoplite vip
+
+/** A file (or standard input) given to a command that cannot be read or is not valid JSON. */
+export class InputFileError extends HopliteCliError {
+  constructor(path: string, what: string, reason: string, options?: { cause?: unknown }) {
+    super('HOPLITE_INPUT_FILE', `cannot use ${path} as ${what}: ${reason}`, 2, options);
+  }
+}
+
+/** A Marathon app definition (`hoplite vip from-app`) of the wrong shape or with malformed VIP labels; nothing was allocated. */
+export class BadAppError extends HopliteCliError {
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[]) {
+    const shown = problems.slice(0, 10).join('; ') + (problems.length > 10 ? `; ... and ${problems.length - 10} more` : '');
+    super('HOPLITE_BAD_APP', `app definition ${source} refused, nothing allocated: ${problems.length} problem(s): ${shown}`, 2);
+    this.problems = problems;
+  }
+}
+
+/** `hoplite vip get` of a name or address that holds no VIP. */
+export class VipNotFoundError extends HopliteCliError {
+  constructor(what: string, hint: string) {
+    super('HOPLITE_NOT_FOUND', `no VIP ${what}${hint ? `; ${hint}` : ''}`, 1);
+  }
+}
+
+/** `hoplite vip check` found problems that remain (after `--repair`, those it could not mend). */
+export class CheckFailedError extends HopliteCliError {
+  constructor(remaining: number, advice: string) {
+    super('HOPLITE_CHECK_FAILED', `the VIP table has ${remaining} problem(s); ${advice}`, 1);
+  }
+}
+
+/** `hoplite vip export --output FILE` could not write the file. */
+export class OutputFileError extends HopliteCliError {
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super('HOPLITE_OUTPUT_FILE', `cannot write ${path}: ${reason}; choose another --output`, 1, options);
+  }
+}
