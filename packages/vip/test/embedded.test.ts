@@ -90,6 +90,8 @@ t.test('a locked database is retried, then STORE_UNAVAILABLE', async (t) => {
   const path = fresh();
   const s = await openEmbeddedStore({ path, layout, quarantineMs: 0, busyTimeoutMs: 200 });
   t.teardown(() => s.close());
+  const patient = await openEmbeddedStore({ path, layout, quarantineMs: 0, busyTimeoutMs: 120_000 });
+  t.teardown(() => patient.close());
   const locker = new Database(path);
   locker.exec('BEGIN IMMEDIATE');
   const started = Date.now();
@@ -97,8 +99,7 @@ t.test('a locked database is retried, then STORE_UNAVAILABLE', async (t) => {
   t.ok(Date.now() - started >= 150, 'kept trying for about busyTimeoutMs');
   t.equal(await s.get(vipName('x').name), undefined, 'reads go on while another process writes (WAL)');
   // Released while we wait: the allocation goes through.
-  const patient = await openEmbeddedStore({ path, layout, quarantineMs: 0, busyTimeoutMs: 120_000 });
-  t.teardown(() => patient.close());
+  t.ok(await openEmbeddedStore({ path, layout, quarantineMs: 0, busyTimeoutMs: 200 }).then((o) => o.close()).then(() => true), 'opening needs no write lock when nothing changes');
   const pending = patient.allocate(req('y'), 0);
   setTimeout(() => {
     locker.exec('COMMIT');

@@ -788,6 +788,17 @@ function initialize(db: DB, layout: PoolLayout, synchronous: 'full' | 'normal', 
   db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
   db.pragma('busy_timeout = 0');
   const key = layoutKey(layout);
+  // Fast path without the write lock: the database is ours, current, and follows this layout.
+  const ready = db.transaction((): StateRow | undefined => {
+    const has = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vip_state'").get();
+    if (has === undefined) return undefined;
+    const row = db.prepare<[], StateRow>('SELECT schema, revision, layout, layout_key FROM vip_state WHERE id = 1').get();
+    if (row === undefined || row.schema !== SCHEMA_VERSION || row.layout_key !== key) return undefined;
+    for (const t of TABLES) if (!db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(t)) return undefined;
+    return row;
+  });
+  const current = ready.deferred();
+  if (current !== undefined) return current;
   const run = db.transaction((): StateRow => {
     const tables = db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
     if (tables.length > 0 && !tables.includes('vip_state')) {
