@@ -80,8 +80,8 @@ export class InputFileError extends HopliteCliError {
 export class BadAppError extends HopliteCliError {
   readonly problems: readonly string[];
   constructor(source: string, problems: readonly string[]) {
-    const shown = problems.slice(0, 10).join('; ') + (problems.length > 10 ? `; ... and ${problems.length - 10} more` : '');
-    super('HOPLITE_BAD_APP', `app definition ${source} refused, nothing allocated: ${problems.length} problem(s): ${shown}`, 2);
+    const shown = problems.slice(0, 20).map((p) => `\n  ${p}`).join('') + (problems.length > 20 ? `\n  ... and ${problems.length - 20} more` : '');
+    super('HOPLITE_BAD_APP', `app definition ${source} refused, nothing allocated (${problems.length} problem(s)):${shown}`, 2);
     this.problems = problems;
   }
 }

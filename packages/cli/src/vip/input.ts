@@ -6,6 +6,14 @@ import { InputFileError } from '../errors.js';
 /** Io may carry its own stdin (tests); the binary reads the process's. */
 type WithStdin = Io & { readonly stdin?: AsyncIterable<string | Uint8Array> };
 
+/**
+ * The file argument as given. yargs turns a positional `-` into '' (yargs/yargs#1312, open), and no
+ * file is named '': both mean standard input.
+ */
+export function fileArg(value: unknown): string {
+  return value === '' || value === true || value === undefined ? '-' : String(value);
+}
+
 export async function readText(path: string, io: Io, what: string): Promise<{ text: string; shown: string }> {
   if (path === '-') {
     const stdin = (io as WithStdin).stdin ?? process.stdin;

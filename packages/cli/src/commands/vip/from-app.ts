@@ -9,7 +9,7 @@ import { BadAppError } from '../../errors.js';
 import { json, table } from '../../output.js';
 import { addVipConfigOptions, withAllocator, type VipArgs } from '../../vip/context.js';
 import { portsText, statusText, vipJson, type VipJson } from '../../vip/format.js';
-import { readJson } from '../../vip/input.js';
+import { fileArg, readJson } from '../../vip/input.js';
 import { appVipLabels, type AppVipLabel } from '../../vip/marathon.js';
 
 interface Args extends VipArgs {
@@ -55,7 +55,7 @@ export function fromAppCommand(io: Io): CommandModule {
       ),
     handler: async (raw) => {
       const argv = raw as unknown as Args;
-      const { value, shown } = await readJson(argv.file, io, 'a Marathon app definition');
+      const { value, shown } = await readJson(fileArg(argv.file), io, 'a Marathon app definition');
       const found = appVipLabels(value);
       if (found.problems.length > 0) throw new BadAppError(shown, found.problems);
       await withAllocator(argv, io, async ({ allocator, json: asJson }) => {

@@ -7,7 +7,7 @@ import { BadImportError, validateTable, type VipTableExport } from '@hoplite/vip
 import type { Io } from '../../main.js';
 import { json } from '../../output.js';
 import { addVipConfigOptions, withAllocator, type VipArgs } from '../../vip/context.js';
-import { readJson } from '../../vip/input.js';
+import { fileArg, readJson } from '../../vip/input.js';
 
 interface Args extends VipArgs {
   file: string;
@@ -43,7 +43,7 @@ export function importCommand(io: Io): CommandModule {
       ),
     handler: async (raw) => {
       const argv = raw as unknown as Args;
-      const { value } = await readJson(argv.file, io, 'a VIP table (the output of hoplite vip export)');
+      const { value } = await readJson(fileArg(argv.file), io, 'a VIP table (the output of hoplite vip export)');
       await withAllocator(argv, io, async ({ allocator, json: asJson }) => {
         const problems = validateTable(value, allocator.plan.layout);
         if (problems.length > 0) throw new BadImportError(problems);
