@@ -37,5 +37,6 @@ export function qualify(target: string, framework: string | undefined): string {
 
 export function looksLikeAddress(s: string): boolean {
   const t = s.trim();
-  return isIP(t) !== 0 || isIP(t.replace(/^\[(.*)\]$/, '$1')) !== 0 || /^[0-9.]+$/.test(t);
+  // Also a malformed dotted quad (`172.16.0.300`): the allocator then says what is wrong with it.
+  return isIP(t) !== 0 || isIP(t.replace(/^\[(.*)\]$/, '$1')) !== 0 || (/^[0-9.]+$/.test(t) && t.includes('.'));
 }
