@@ -1,5 +1,5 @@
 /**
- * docs/cli.md kept true: a section per vip command, the store/pool flags, every error code with
+ * docs/cli.md kept true, and --help on every command: a section per vip command, the store/pool flags, every error code with
  * its exit code, and each documented `--json` shape equal (keys and value types) to what the
  * command prints. Runs main() in-process (no child process) on an embedded store in a temp dir.
  */
@@ -20,6 +20,20 @@ const errorsSource = readFileSync(fileURLToPath(new URL('../src/errors.ts', impo
 t.test('a section per vip command, in the order of --help', async (t) => {
   const headings = [...doc.matchAll(/^### hoplite vip (\S+)$/gm)].map((m) => m[1]);
   t.same(headings, [...VIP_SUBCOMMANDS]);
+});
+
+t.test('--help on every vip command, with examples and the store flags', async (t) => {
+  for (const c of ['', ...VIP_SUBCOMMANDS]) {
+    let out = '';
+    let err = '';
+    const args = ['vip', ...(c ? [c] : []), '--help'];
+    const code = await main(args, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: {} });
+    t.equal(code, 0, `${args.join(' ')}: exit 0`);
+    t.equal(err, '');
+    t.match(out, new RegExp(`^hoplite vip${c ? ` ${c}` : ''}`), `${args.join(' ')}: usage line`);
+    t.match(out, /\nExamples:\n\s+hoplite vip/, `${args.join(' ')}: examples`);
+    if (c !== '') for (const f of VIP_FIELDS) if (c !== 'list' || f.key !== 'vip.pools') t.match(out, `--${f.flag} `, `${args.join(' ')}: --${f.flag}`);
+  }
 });
 
 t.test('the store and pool flags, with their variables and keys', async (t) => {
