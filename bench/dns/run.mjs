@@ -15,7 +15,7 @@
 // file under bench/out/.
 
 import { parseArgs } from 'node:util';
-import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
@@ -156,8 +156,28 @@ function machine() {
     unbound: (sh('unbound', ['-V']).match(/Version .*/) || [''])[0],
     dnsmasq: sh('dnsmasq', ['--version']).split('\n')[0],
     loadavgAtStart: readFileSync('/proc/loadavg', 'utf8').trim(),
+    gitHead: sh('git', ['-C', benchDir, 'rev-parse', '--short', 'HEAD']),
+    // The adapter runs the built package: when was it built, relative to its sources?
+    hopliteDistBuilt: distTime('packages/dns/dist/index.js'),
+    hopliteSrcNewest: newestTime('packages/dns/src'),
     pinning: cfg.pin ? `server on cpu ${SERVER_CPU}; dnsperf, knotd and the harness on cpu ${LOAD_CPU}` : 'none',
   };
+}
+
+function distTime(rel) {
+  try { return statSync(join(benchDir, '..', rel)).mtime.toISOString(); } catch { return 'missing'; }
+}
+function newestTime(rel) {
+  let newest = 0;
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  try { walk(join(benchDir, '..', rel)); } catch { return 'missing'; }
+  return new Date(newest).toISOString();
 }
 
 /** busy and total ticks of one CPU from /proc/stat. */
@@ -477,6 +497,9 @@ async function main() {
   }
   const mach = machine();
   log(`machine: ${mach.nproc} cpus, ${mach.cpuModel}, kernel ${mach.kernel}; ${mach.pinning}`);
+  if (!o['hoplite-module'] && mach.hopliteDistBuilt !== 'missing' && mach.hopliteSrcNewest > mach.hopliteDistBuilt) {
+    log(`warning: packages/dns/dist (${mach.hopliteDistBuilt}) is older than its newest source (${mach.hopliteSrcNewest}); run \`npx tsc -b packages/dns\` to measure the current code`);
+  }
   const results = [];
   const skipped = [];
   const infos = [];
@@ -484,7 +507,7 @@ async function main() {
   mkdirSync(dirname(outFile), { recursive: true });
   const header = [
     `Machine: ${mach.nproc} CPUs, ${mach.cpuModel}, Linux ${mach.kernel}, Node ${mach.node}; ${mach.date}.`,
-    `Pinning: ${mach.pinning}. Load average at start: ${mach.loadavgAtStart}.`,
+    `Pinning: ${mach.pinning}. Load average at start: ${mach.loadavgAtStart}. Commit ${mach.gitHead}; packages/dns/dist built ${mach.hopliteDistBuilt} (newest src file ${mach.hopliteSrcNewest}).`,
     `Each run: warm-up ${cfg.warmup} s, then dnsperf -l ${cfg.duration} -c ${cfg.clients} -q ${cfg.outstanding} -t 1 (max), then the same with -Q ${cfg.rate} -v (fixed rate). ${cfg.runs} rounds, servers interleaved; medians.`,
     '',
   ].join('\n');
