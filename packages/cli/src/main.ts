@@ -19,6 +19,8 @@ export interface Io {
   /** Resolves when the process is asked to stop (SIGTERM/SIGINT); `serve` waits on it. Tests pass
    *  their own. Called only by commands that run until stopped. */
   readonly waitForStop?: () => Promise<string>;
+  /** Standard input for `-` file arguments (default: the process's). */
+  readonly stdin?: AsyncIterable<string | Uint8Array>;
 }
 
 /** Options every command shares. */
@@ -62,13 +64,14 @@ export function addConfigOptions<T>(y: Argv<T>, fields: readonly Field[]): Argv<
   let out = y;
   for (const f of fields) {
     if (!f.flag) continue;
-    const isList = f.kind.accepts.startsWith('a list') || f.kind.accepts.startsWith('a map');
+    // Strings (not yargs arrays, which would swallow the positionals after them): a repeated
+    // flag still arrives as a list, and the config loader parses and checks every value.
+    const isBool = f.kind.accepts === 'true or false';
     out = out.option(f.flag, {
-      type: 'string',
-      array: isList,
+      type: isBool ? 'boolean' : 'string',
       describe: `${f.describe} [${f.key}]`,
       group: f.key.startsWith('vip.') || f.key === 'store' ? 'Store and pools:' : 'Resolver:',
-      requiresArg: true,
+      ...(isBool ? {} : { requiresArg: true }),
     }) as Argv<T>;
   }
   return out;
@@ -81,6 +84,17 @@ export function configFlags(argv: Record<string, unknown>, fields: readonly Fiel
     if (f.flag && argv[f.flag] !== undefined) out[f.flag] = argv[f.flag];
   }
   return out;
+}
+
+/** `hoplite vip allocate --help` for `hoplite vip allocate --bad`: the command words given. */
+function helpCommand(args: readonly string[]): string {
+  const words: string[] = [];
+  for (const a of args) {
+    if (a.startsWith('-') || words.length === 2) break;
+    words.push(a);
+  }
+  const known = words[0] === 'vip' ? words : words.slice(0, 1);
+  return ['hoplite', ...(['serve', 'vip'].includes(known[0] ?? '') ? known : []), '--help'].join(' ');
 }
 
 export async function main(args: readonly string[], io: Io): Promise<number> {
@@ -103,7 +117,9 @@ export async function main(args: readonly string[], io: Io): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((msg, err) => {
-      throw err ?? new UsageError(msg);
+      // yargs' own parse errors (YError) are usage errors; errors thrown by handlers pass through.
+      if (err && err.name !== 'YError') throw err;
+      throw new UsageError(msg || err?.message || 'bad usage');
     });
   let helpShown = false;
   try {
@@ -118,7 +134,7 @@ export async function main(args: readonly string[], io: Io): Promise<number> {
     return code;
   } catch (err) {
     io.stderr.write(formatError(err, debug));
-    if (err instanceof UsageError) io.stderr.write('run `hoplite --help` for usage\n');
+    if (err instanceof UsageError) io.stderr.write(`run \`${helpCommand(args)}\` for usage\n`);
     return exitCodeOf(err);
   }
 }

@@ -3,9 +3,6 @@ import { readFile } from 'node:fs/promises';
 import type { Io } from '../main.js';
 import { InputFileError } from '../errors.js';
 
-/** Io may carry its own stdin (tests); the binary reads the process's. */
-type WithStdin = Io & { readonly stdin?: AsyncIterable<string | Uint8Array> };
-
 /**
  * The file argument as given. yargs turns a positional `-` into '' (yargs/yargs#1312, open), and no
  * file is named '': both mean standard input.
@@ -16,7 +13,7 @@ export function fileArg(value: unknown): string {
 
 export async function readText(path: string, io: Io, what: string): Promise<{ text: string; shown: string }> {
   if (path === '-') {
-    const stdin = (io as WithStdin).stdin ?? process.stdin;
+    const stdin = io.stdin ?? process.stdin;
     const chunks: Buffer[] = [];
     try {
       for await (const c of stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : Buffer.from(c));
