@@ -15,7 +15,7 @@ import { memKb, freePort, stop, sleep, which } from '../lib/proc.mjs';
 import { waitForAnswer } from '../lib/dnsprobe.mjs';
 import { runDnsperf } from '../lib/dnsperf.mjs';
 import { SERVERS } from '../dns/servers.mjs';
-import { startServe, loadWindow, metricValue, waitForQuiet } from './lib.mjs';
+import { startServe, loadWindow, metricValue, waitForQuiet, currentBuild } from './lib.mjs';
 
 /** The real daemon, on the store `ctx.vipStore` (a redis URL with vip0..vip<n-1>). */
 export const hopliteServe = {
@@ -41,7 +41,8 @@ function fromDnsHarness(name) {
     bin: { unbound: 'unbound', dnsmasq: 'dnsmasq', dnsdist: 'dnsdist' }[name],
     async start(ctx) {
       const port = await freePort();
-      const { child, config } = s.start({ ...ctx, scenario: 'local', port });
+      // The Hoplite adapter imports the frozen @hoplite/dns (--module), like serve runs the frozen CLI.
+      const { child, config } = s.start({ ...ctx, scenario: 'local', port, hopliteModule: currentBuild().dnsModule });
       return { child, port, config };
     },
   };

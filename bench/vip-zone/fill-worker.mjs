@@ -1,9 +1,10 @@
-// One filler process: node fill-worker.mjs <store> <pool,pool> <from> <to> <inflight>
+// One filler process: node fill-worker.mjs <@hoplite/vip module path> <store> <pool,pool> <from> <to> <inflight>
 // Allocates vip<from> .. vip<to-1> (framework marathon, port 80/tcp), `inflight` at a time, then
 // closes the allocator and exits 0. Allocation is idempotent: a name that exists is left as it is.
-import { createAllocator } from '@hoplite/vip';
+import { pathToFileURL } from 'node:url';
 
-const [store, pools, fromS, toS, inflightS] = process.argv.slice(2);
+const [vipModule, store, pools, fromS, toS, inflightS] = process.argv.slice(2);
+const { createAllocator } = await import(pathToFileURL(vipModule).href);
 const from = Number(fromS);
 const to = Number(toS);
 const inflight = Number(inflightS);

@@ -5,9 +5,10 @@
 
 import dgram from 'node:dgram';
 import http from 'node:http';
-import { readFileSync, existsSync, statSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, existsSync, statSync, rmSync, writeFileSync, mkdirSync, readdirSync, symlinkSync, cpSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import dnsPacket from 'dns-packet';
 import { start, stop, freePort, timeout, TIMEOUT, sleep, cpuTicks, CLK_TCK } from '../lib/proc.mjs';
 import { runDnsperf, prng } from '../lib/dnsperf.mjs';
@@ -15,6 +16,65 @@ import { runDnsperf, prng } from '../lib/dnsperf.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(here, '..', '..');
 export const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
+
+// ------------------------------------------------------------------ the build under test
+/**
+ * Other sessions edit and rebuild packages/* while a benchmark runs. `freezeBuild(dir)` copies the
+ * built packages (package.json, dist/, and @hoplite/vip's lua/) into `dir/node_modules/@hoplite/`,
+ * with every other dependency symlinked to the workspace's node_modules, so that every process of
+ * one benchmark run (serve, the allocator, the fillers, the DNS adapter) runs the same code.
+ * Returns what it froze: paths, and for each package when dist was built vs its newest source.
+ */
+export function freezeBuild(dir) {
+  const nm = join(dir, 'node_modules');
+  mkdirSync(join(nm, '@hoplite'), { recursive: true });
+  for (const e of readdirSync(join(ROOT, 'node_modules'))) {
+    if (e === '@hoplite' || e.startsWith('.')) continue;
+    symlinkSync(join(ROOT, 'node_modules', e), join(nm, e));
+  }
+  const packages = {};
+  for (const p of ['vip', 'dns', 'cli']) {
+    const src = join(ROOT, 'packages', p);
+    const to = join(nm, '@hoplite', p);
+    mkdirSync(to, { recursive: true });
+    cpSync(join(src, 'package.json'), join(to, 'package.json'));
+    cpSync(join(src, 'dist'), join(to, 'dist'), { recursive: true });
+    if (existsSync(join(src, 'lua'))) cpSync(join(src, 'lua'), join(to, 'lua'), { recursive: true });
+    packages[p] = { distBuilt: newest(join(src, 'dist')), srcNewest: newest(join(src, 'src')) };
+  }
+  let status = '';
+  let commit = '';
+  try {
+    commit = execFileSync('git', ['-C', ROOT, 'rev-parse', 'HEAD']).toString().trim();
+    status = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'packages/vip', 'packages/dns', 'packages/cli']).toString().trim();
+  } catch { /* not a checkout */ }
+  build = {
+    frozenAt: new Date().toISOString(), dir, commit, uncommittedInPackages: status ? status.split('\n') : [], packages,
+    bin: join(nm, '@hoplite', 'cli', 'dist', 'bin.js'),
+    vipModule: join(nm, '@hoplite', 'vip', 'dist', 'index.js'),
+    dnsModule: join(nm, '@hoplite', 'dns', 'dist', 'index.js'),
+  };
+  return build;
+}
+
+function newest(d) {
+  let t = 0;
+  const walk = (x) => {
+    for (const e of readdirSync(x, { withFileTypes: true })) {
+      const p = join(x, e.name);
+      if (e.isDirectory()) walk(p);
+      else t = Math.max(t, statSync(p).mtimeMs);
+    }
+  };
+  try { walk(d); } catch { return 'missing'; }
+  return new Date(t).toISOString();
+}
+
+/** The workspace's build unless frozen. */
+let build = { bin: BIN, vipModule: join(ROOT, 'packages', 'vip', 'dist', 'index.js'), dnsModule: join(ROOT, 'packages', 'dns', 'dist', 'index.js') };
+export const currentBuild = () => build;
+/** @hoplite/vip of the build under test. */
+export const loadVip = () => import(pathToFileURL(build.vipModule).href);
 export const VIP_ZONE = 'l4lb.thisdcos.directory';
 
 /** `vip<i>.marathon.l4lb.thisdcos.directory`: the names knotd's local zone holds (bench/lib/knot.mjs). */
@@ -64,8 +124,8 @@ export async function startServe({
   store, pools, dir, cpus, snapshotFile = join(dir, 'vip-snapshot.json'), nodeArgs = [], extraArgs = [],
   logFile, name = 'hoplite-serve', untilMs = 60000, onSpawn,
 }) {
-  if (!existsSync(BIN)) throw new Error(`${BIN} missing: build it first (npx tsc -b packages/cli)`);
-  const args = [...nodeArgs, BIN, 'serve', '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0',
+  if (!existsSync(build.bin)) throw new Error(`${build.bin} missing: build it first (npx tsc -b packages/cli)`);
+  const args = [...nodeArgs, build.bin, 'serve', '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0',
     '--store', store, ...pools.flatMap((p) => ['--pool', p]), '--upstream', '127.0.0.1:9', '--log-level', 'info', ...extraArgs];
   const logs = [];
   const waiters = [];
@@ -229,7 +289,7 @@ export async function fillStore({ store, pools, from = 0, to, workers = 4, infli
     const a = from + w * per;
     const b = Math.min(to, a + per);
     if (a >= b) break;
-    children.push(start(`fill-${w}`, process.execPath, [join(here, 'fill-worker.mjs'), store, pools.join(','), String(a), String(b), String(inflight)], { cpus }));
+    children.push(start(`fill-${w}`, process.execPath, [join(here, 'fill-worker.mjs'), build.vipModule, store, pools.join(','), String(a), String(b), String(inflight)], { cpus }));
   }
   const t = timeout(limitS * 1000);
   const all = Promise.all(children.map((c) => c.exited));

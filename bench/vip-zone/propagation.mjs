@@ -9,8 +9,7 @@
 
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { createAllocator } from '@hoplite/vip';
-import { startRedis, startServe, DnsClient, percentiles, loadavg, vipDnsName } from './lib.mjs';
+import { startRedis, startServe, DnsClient, percentiles, loadavg, vipDnsName, loadVip } from './lib.mjs';
 
 /**
  * @param {object} o
@@ -33,6 +32,7 @@ export async function propagationRound({ store, count, capMs, dir, pools, log, r
   }
   // The bench's allocator opens the store first (creates the SQLite file / the Redis keys), so that
   // serve starts on an existing, empty table.
+  const { createAllocator } = await loadVip();
   const alloc = await createAllocator({ store: spec, pools, quarantineMs: 0 });
   let serve;
   const client = { close() {} };

@@ -14,14 +14,14 @@
 
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { join, dirname, resolve } from 'node:path';
+import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { tempDir, stopAll, killAllSync, which } from '../lib/proc.mjs';
 import { writeFixedQueries } from '../lib/dnsperf.mjs';
 import { startKnot, localRecords } from '../lib/knot.mjs';
 import { median, table, fmt } from '../lib/stats.mjs';
-import { startRedis, fillStore, writeVipQueries, machine, loadavg, percentiles, BIN } from './lib.mjs';
+import { startRedis, fillStore, writeVipQueries, machine, loadavg, percentiles, freezeBuild } from './lib.mjs';
 import { propagationRound } from './propagation.mjs';
 import { scaleRun } from './scale.mjs';
 import { CPU_SERVERS, cpuServer, cpuRun, available } from './cpu.mjs';
@@ -106,14 +106,12 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 const mach = { ...machine(), pinning: cfg.pin ? `server on cpu ${SERVER_CPU}; dnsperf, redis-server, knotd and the harness on cpu ${LOAD_CPU}` : 'none' };
 const outFile = o.out ?? join(here, '..', 'out', `vip-zone-${cfg.parts.join('-')}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 mkdirSync(dirname(outFile), { recursive: true });
-const report = { machine: mach, config: cfg, commit: gitHead(), propagation: [], scale: { fills: [], runs: [] }, cpu: { runs: [] } };
+const build = freezeBuild(join(tmp.dir, 'build'));
+const report = { machine: mach, config: cfg, commit: build.commit, build, propagation: [], scale: { fills: [], runs: [] }, cpu: { runs: [] } };
 const save = () => {
   writeFileSync(outFile, JSON.stringify(report, null, 1));
   writeFileSync(outFile.replace(/\.json$/, '.md'), markdown());
 };
-function gitHead() {
-  try { return execFileSync('git', ['-C', resolve(here, '..', '..'), 'rev-parse', 'HEAD']).toString().trim(); } catch { return undefined; }
-}
 
 // ------------------------------------------------------------------ parts
 async function propagation() {
@@ -230,7 +228,8 @@ async function cpu() {
 const mb = (kb) => fmt(kb / 1024, 1);
 function markdown() {
   const out = [
-    `Machine: ${mach.nproc} CPUs, ${mach.cpuModel}, ${mach.memTotal}, Node ${mach.node}; ${mach.date}; commit ${report.commit}.`,
+    `Machine: ${mach.nproc} CPUs, ${mach.cpuModel}, ${mach.memTotal}, Node ${mach.node}; ${mach.date}.`,
+    `Build under test: commit ${build.commit}${build.uncommittedInPackages.length ? ` plus uncommitted changes in ${build.uncommittedInPackages.length} package file(s)` : ''}; dist copied at ${build.frozenAt} (${Object.entries(build.packages).map(([p, v]) => `${p} built ${v.distBuilt}, newest src ${v.srcNewest}`).join('; ')}).`,
     `Pinning: ${mach.pinning}. Load average at start: ${mach.loadavg}; at this write: ${loadavg()}.`,
     '',
   ];
@@ -368,7 +367,11 @@ function markdown() {
 }
 
 async function main() {
-  log(`machine: ${mach.nproc} cpus, ${mach.cpuModel}; ${mach.pinning}; load ${mach.loadavg}; serve = ${BIN}`);
+  log(`machine: ${mach.nproc} cpus, ${mach.cpuModel}; ${mach.pinning}; load ${mach.loadavg}; build frozen from ${build.commit} into ${build.dir}`);
+  for (const [p, v] of Object.entries(build.packages)) {
+    if (v.srcNewest > v.distBuilt) log(`warning: packages/${p}/dist (${v.distBuilt}) is older than its newest source (${v.srcNewest}): run npx tsc -b packages/cli (run.sh does)`);
+  }
+  if (build.uncommittedInPackages.length) log(`note: uncommitted changes in the packages (someone's work in progress): ${build.uncommittedInPackages.join(', ')}`);
   for (const p of cfg.parts) {
     if (p === 'propagation') await propagation();
     if (p === 'scale') await scale();

@@ -11,9 +11,8 @@
 
 import { join } from 'node:path';
 import { mkdirSync, existsSync, statSync } from 'node:fs';
-import { createAllocator } from '@hoplite/vip';
 import { cpuTicks, memKb, CLK_TCK, sleep } from '../lib/proc.mjs';
-import { startServe, loadWindow, metricValue, loadavg, waitForQuiet } from './lib.mjs';
+import { startServe, loadWindow, metricValue, loadavg, waitForQuiet, loadVip } from './lib.mjs';
 
 const snapshotInfo = (p) => {
   if (!p || !existsSync(p)) return undefined;
@@ -126,6 +125,7 @@ export async function scaleRun({ variant, store, count, pools, dir, snapshot, qu
 
 /** Alternately allocate and release one VIP every 100 ms for `seconds`; serve's CPU and memory. */
 async function churn({ pid, store, pools, seconds, snapshotFile }) {
+  const { createAllocator } = await loadVip();
   const alloc = await createAllocator({ store, pools, quarantineMs: 0 });
   try {
     const hwm0 = memKb(pid).hwmKb;
@@ -144,6 +144,11 @@ async function churn({ pid, store, pools, seconds, snapshotFile }) {
         lastMtime = m;
       }
       await sleep(100);
+    }
+    // End with the table as it was (the next run checks vips = count).
+    if (changes % 2 === 1) {
+      await alloc.release('churn0');
+      changes++;
     }
     const wallS = (performance.now() - w0) / 1000;
     const cpuS = (cpuTicks(pid) - t0) / CLK_TCK;
