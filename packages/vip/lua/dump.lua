@@ -1,6 +1,6 @@
 -- Everything check() looks at, read atomically.
 -- Returns {rev, schema, layout, HGETALL vips, used WITHSCORES, free, ranges, quar WITHSCORES,
---          HGETALL qname, HGETALL qbyname, last feed id or ''}.
+--          HGETALL qname, HGETALL qbyname, last feed id or '', stored pools JSON or ''}.
 local last = redis.call('XREVRANGE', K.feed, '+', '-', 'COUNT', 1)
 local lastId = ''
 if last[1] then
@@ -18,4 +18,5 @@ return {
   redis.call('HGETALL', K.qname),
   redis.call('HGETALL', K.qbyname),
   lastId,
+  redis.call('GET', K.pools) or '',
 }

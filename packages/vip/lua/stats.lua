@@ -1,9 +1,15 @@
--- Counts for the pool statistics. ARGV[1]: now (ms); ARGV[2..]: layout ranges "start:end".
--- Returns {{used count per range...}, {addresses quarantined until after now...}}.
+-- Counts for the pool statistics, over the stored layout. ARGV[1]: now (ms).
+-- Returns {layout fingerprint, stored pools JSON or '', {used count per stored range, in address
+-- order...}, {addresses quarantined until after now...}}.
 local now = tonumber(ARGV[1])
 local counts = {}
-for i = 2, #ARGV do
-  local s, e = range_parse(ARGV[i])
+for _, m in ipairs(redis.call('ZRANGE', K.ranges, 0, -1)) do
+  local s, e = range_parse(m)
   counts[#counts + 1] = redis.call('ZCOUNT', K.used, s, e)
 end
-return { counts, redis.call('ZRANGEBYSCORE', K.quar, '(' .. astr(now), '+inf') }
+return {
+  redis.call('GET', K.layout) or '',
+  redis.call('GET', K.pools) or '',
+  counts,
+  redis.call('ZRANGEBYSCORE', K.quar, '(' .. astr(now), '+inf'),
+}

@@ -20,9 +20,12 @@ import { normalizePart, vipName } from './names.js';
 import { inLayout, ipv4ForIpv6, ipv6For, planPools, type PoolOptions, type PoolPlan } from './pools.js';
 import { normalizePorts } from './records.js';
 import type { RedisStoreOptions } from './redis/store.js';
+import { describePools, planFromLayout, poolConfigKey } from './stored-pools.js';
 import { parseStoreSpec, redactStoreSpec } from './store-url.js';
 import type {
   AllocateResult,
+  PoolConfig,
+  PoolsOutcome,
   StoreCommonOptions,
   CheckReport,
   PoolStats,
@@ -48,6 +51,12 @@ export interface AllocatorOptions extends PoolOptions {
   store?: VipStore | string;
   /** The embedded store's file when `store` is `"embedded"` (default `~/.local/state/hoplite/vip.db`). */
   path?: string;
+  /**
+   * Replace the pools stored with the table by these options' when they differ (default false).
+   * Without it a store that holds other pools keeps them and this allocator follows them
+   * (`poolsAdopted`, a warning); an empty store always gets these. Only with a `store` string.
+   */
+  updatePools?: boolean;
   /** Quarantine of released addresses in ms (default DEFAULT_QUARANTINE_MS; 0: none). Ignored when `store` is an instance. */
   quarantineMs?: number;
   /** pino logger; silent by default. */
@@ -57,7 +66,7 @@ export interface AllocatorOptions extends PoolOptions {
   /** More options of the embedded store. */
   embedded?: Pick<EmbeddedStoreOptions, 'busyTimeoutMs' | 'synchronous' | 'pollIntervalMs' | 'changeLogSize'>;
   /** More options of the Redis store. */
-  redis?: Omit<RedisStoreOptions, 'url' | 'layout' | 'quarantineMs' | 'logger'>;
+  redis?: Omit<RedisStoreOptions, 'url' | 'layout' | 'quarantineMs' | 'logger' | 'updatePools'>;
 }
 
 /** Every option of createAllocator (unknown keys are refused: a typo should not pass silently). */
@@ -68,6 +77,7 @@ export const ALLOCATOR_OPTION_KEYS = Object.freeze([
   'ipv6Pool',
   'exclude',
   'allowNonPrivate',
+  'updatePools',
   'quarantineMs',
   'logger',
   'clock',
@@ -123,16 +133,26 @@ export async function createAllocator(opts: AllocatorOptions = {}): Promise<Allo
   }
   const clock = opts.clock ?? Date.now;
   if (typeof clock !== 'function') throw new BadOptionError('clock', clock, 'a function returning epoch milliseconds');
+  const updatePools = opts.updatePools ?? false;
+  if (typeof updatePools !== 'boolean') throw new BadOptionError('updatePools', updatePools, 'true or false');
   const plan = planPools(opts);
   for (const warning of plan.warnings) logger.warn({ warning }, 'vip pool option ignored');
 
   const given = opts.store ?? 'embedded';
   if (typeof given === 'object' && given !== null && typeof (given as VipStore).allocate === 'function') {
-    return new Allocator(given as VipStore, plan, { logger, clock, owned: false });
+    const store = given as VipStore;
+    if (opts.updatePools !== undefined) {
+      throw new BadOptionError('updatePools', opts.updatePools, 'nothing when `store` is a VipStore instance (open the store with updatePools instead)');
+    }
+    // Without pool options the allocator simply follows the store's pools.
+    const poolsGiven = (['pools', 'ipv6Pool', 'exclude', 'allowNonPrivate'] as const).some((k) => opts[k] !== undefined);
+    const configured = poolsGiven || store.layout === undefined ? plan : planFromLayout(store.layout);
+    return new Allocator(store, configured, { logger, clock, owned: false });
   }
   if (typeof given !== 'string') throw new BadOptionError('store', given, 'a VipStore, "embedded", "embedded:<path>", a path or a Redis URL');
   const store = await openStore(given, {
     layout: plan.layout,
+    updatePools,
     quarantineMs,
     logger,
     ...(opts.path !== undefined ? { path: opts.path } : {}),
@@ -161,11 +181,25 @@ export async function openStore(spec: string, opts: OpenStoreOptions): Promise<V
       throw new BadOptionError('path', opts.path, `nothing, or the same path as store "${spec}"`);
     }
     const path = parsed.path ?? opts.path ?? defaultEmbeddedPath({}, homedir());
-    const store = await openEmbeddedStore({ ...opts.embedded, path, layout: opts.layout, quarantineMs: opts.quarantineMs, logger });
+    const store = await openEmbeddedStore({
+      ...opts.embedded,
+      path,
+      layout: opts.layout,
+      ...(opts.updatePools !== undefined ? { updatePools: opts.updatePools } : {}),
+      quarantineMs: opts.quarantineMs,
+      logger,
+    });
     logger.info({ store: 'embedded', path }, 'vip store open');
     return store;
   }
-  const store = await createRedisStore({ ...opts.redis, url: parsed.url, layout: opts.layout, quarantineMs: opts.quarantineMs, logger });
+  const store = await createRedisStore({
+    ...opts.redis,
+    url: parsed.url,
+    layout: opts.layout,
+    ...(opts.updatePools !== undefined ? { updatePools: opts.updatePools } : {}),
+    quarantineMs: opts.quarantineMs,
+    logger,
+  });
   logger.info({ store: 'redis', url: redactStoreSpec(parsed.url) }, 'vip store open');
   return store;
 }
@@ -177,20 +211,87 @@ export async function createRedisStore(opts: RedisStoreOptions): Promise<VipStor
 }
 
 export class Allocator {
-  /** The validated pools (layout, blocks, IPv6 mapping). */
-  readonly plan: PoolPlan;
   readonly store: VipStore;
+  /** The pools this allocator was configured with (its options), canonical. */
+  readonly configuredPools: PoolConfig;
+  readonly #configured: PoolPlan;
+  #plan: PoolPlan;
+  /** The store layout `#plan` was made from. */
+  #seen: VipStore['layout'] | undefined;
   readonly #logger: Logger;
   readonly #clock: () => number;
   readonly #owned: boolean;
   #closed = false;
 
+  /**
+   * `plan`: the configured pools. The allocator follows the store's pools (`store.layout`) for
+   * everything derived from them; `plan` only says what was configured (and the IPv6 pool to use
+   * with a store of an older Hoplite, which kept no configuration).
+   */
   constructor(store: VipStore, plan: PoolPlan, opts: { logger?: Logger; clock?: () => number; owned?: boolean } = {}) {
     this.store = store;
-    this.plan = plan;
+    this.#configured = plan;
+    this.configuredPools = plan.config;
+    this.#plan = plan;
     this.#logger = opts.logger ?? sinkLogger();
     this.#clock = opts.clock ?? Date.now;
     this.#owned = opts.owned ?? false;
+    this.#sync();
+    if (!this.#owned && this.poolsAdopted) {
+      // An owned store said so when it opened; a store given as an instance did not know our options.
+      this.#logger.warn(
+        { configured: describePools(plan.layout), stored: describePools(this.#plan.layout) },
+        'vip pools differ from the store; using the stored pools (updatePools replaces them)',
+      );
+    }
+  }
+
+  /** The pools in use (the store's, once it holds some): layout, blocks, IPv6 mapping, `config`. */
+  get plan(): PoolPlan {
+    return this.#sync();
+  }
+
+  /** The pool configuration in use: the store's (canonical). Compare with `configuredPools`. */
+  get pools(): PoolConfig {
+    return this.#sync().config;
+  }
+
+  /** True when the pools in use (the store's) differ from the configured ones: the stored pools were
+   *  kept (pass `updatePools` to replace them). */
+  get poolsAdopted(): boolean {
+    return poolConfigKey(this.#sync().config) !== poolConfigKey(this.configuredPools);
+  }
+
+  /** What opening did with the pools: 'created', 'same', 'adopted' or 'updated' (VipStore.poolsOutcome).
+   *  For a store given as an instance: 'adopted' when its pools differ from the configured ones, else 'same'. */
+  get poolsOutcome(): PoolsOutcome {
+    if (this.#owned && this.store.poolsOutcome !== undefined) return this.store.poolsOutcome;
+    return this.poolsAdopted ? 'adopted' : 'same';
+  }
+
+  /** Read the store's pools now (another process may have updated them) and follow them. */
+  async refreshPools(): Promise<PoolConfig> {
+    this.#assertOpen();
+    await this.store.refreshLayout();
+    return this.pools;
+  }
+
+  /** The plan of the store's current layout (re-planned only when the store's layout changed). */
+  #sync(): PoolPlan {
+    const layout = this.store.layout;
+    if (layout === undefined || layout === this.#seen) return this.#plan;
+    this.#seen = layout;
+    if (layout === this.#configured.layout || (layout.config !== undefined && poolConfigKey(layout.config) === poolConfigKey(this.configuredPools))) {
+      this.#plan = this.#configured;
+    } else {
+      try {
+        this.#plan = planFromLayout(layout, this.configuredPools.ipv6Pool);
+      } catch (err) {
+        this.#logger.error({ err, stored: describePools(layout) }, 'vip stored pools cannot be planned; using the configured pools');
+        this.#plan = this.#configured;
+      }
+    }
+    return this.#plan;
   }
 
   /** Allocate (idempotent) the VIP of a name; adds `ports` to it. */
@@ -324,7 +425,47 @@ export class Allocator {
   /** The change feed: a snapshot, then changes in revision order; resyncs (a new snapshot) after a gap. */
   watch(listener: (event: WatchEvent) => void, opts: { fromRevision?: number } = {}): Watch {
     this.#assertOpen();
-    return this.store.watch((e) => listener(this.#decorateEvent(e)), opts);
+    // Before a snapshot (the first, and every resync, e.g. after another process updated the
+    // pools) the stored pools are read again, so that the records it carries get the AAAA of the
+    // pools in use. Events stay in order: while that read runs, later events wait behind it.
+    let closed = false;
+    let queue: Promise<void> | undefined;
+    let pending = 0;
+    const deliver = (e: WatchEvent): void => {
+      if (closed) return;
+      try {
+        listener(this.#decorateEvent(e));
+      } catch (err) {
+        this.#logger.error({ err }, 'vip watch listener threw');
+      }
+    };
+    const enqueue = (step: () => Promise<void> | void): void => {
+      pending++;
+      queue = (queue ?? Promise.resolve()).then(step).finally(() => {
+        pending--;
+      });
+    };
+    const w = this.store.watch((e) => {
+      if (e.type === 'snapshot') {
+        enqueue(async () => {
+          if (!closed && !this.#closed) {
+            try {
+              await this.store.refreshLayout();
+            } catch (err) {
+              this.#logger.warn({ err }, 'vip pools could not be read; keeping the pools in use');
+            }
+          }
+          deliver(e);
+        });
+      } else if (pending > 0) enqueue(() => deliver(e));
+      else deliver(e);
+    }, opts);
+    return {
+      close: async () => {
+        closed = true;
+        await w.close();
+      },
+    };
   }
 
   /** The whole table (VIPs and unexpired quarantine) as JSON-ready data. */

@@ -39,6 +39,7 @@ export {
   type PoolOptions,
   type PoolPlan,
 } from './pools.js';
+export { describePools, planFromLayout, poolConfigKey } from './stored-pools.js';
 export { nameHash, preferredAddress } from './hash.js';
 export { formatIpv4, parseIpv4 } from './addr.js';
 
@@ -76,7 +77,9 @@ export type {
   AllocateResult,
   CheckProblem,
   CheckReport,
+  PoolConfig,
   PoolLayout,
+  PoolsOutcome,
   PoolStats,
   Protocol,
   QuarantineEntry,

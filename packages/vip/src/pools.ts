@@ -16,9 +16,9 @@
  * IPv6 mapping.
  */
 import { Address6 } from 'ip-address';
-import { parseIpv4Cidr, type Ipv4Cidr } from './addr.js';
+import { formatIpv4, parseIpv4Cidr, type Ipv4Cidr } from './addr.js';
 import { BadPoolError } from './errors.js';
-import type { PoolLayout } from './types.js';
+import type { PoolConfig, PoolLayout } from './types.js';
 
 /**
  * The default pool: 172.16.0.0/16 (65,534 VIPs). Inside RFC 1918 and outside the blocks the usual
@@ -59,7 +59,10 @@ export interface Ipv6Pool {
 }
 
 export interface PoolPlan {
+  /** The allocatable ranges; `layout.config` is `config`. */
   readonly layout: PoolLayout;
+  /** The configuration in canonical form (what a store keeps; `poolConfigKey` compares two). */
+  readonly config: PoolConfig;
   /** The IPv4 pools in configuration order. */
   readonly blocks: readonly PoolBlock[];
   readonly ipv6?: Ipv6Pool;
@@ -164,11 +167,60 @@ export function planPools(opts: PoolOptions = {}): PoolPlan {
   if (opts.ipv6Pool !== undefined) {
     ipv6 = planIpv6(opts.ipv6Pool, wholeV4, allowNonPrivate);
   }
+  const config: PoolConfig = Object.freeze({
+    pools: Object.freeze(cidrs.map((c) => c.text)),
+    exclude: Object.freeze(holes(sorted, ranges)),
+    ...(ipv6 ? { ipv6Pool: ipv6.cidr } : {}),
+    allowNonPrivate,
+  });
   const layout: PoolLayout = Object.freeze({
     ranges: Object.freeze(ranges.map((r) => Object.freeze(r))),
     size: total,
+    config,
   });
-  return Object.freeze({ layout, blocks: Object.freeze(blocks), ...(ipv6 ? { ipv6 } : {}), warnings: Object.freeze(warnings) });
+  return Object.freeze({ layout, config, blocks: Object.freeze(blocks), ...(ipv6 ? { ipv6 } : {}), warnings: Object.freeze(warnings) });
+}
+
+/** True when [start, end] lies inside RFC 1918 space. */
+export function isPrivateIpv4(start: number, end: number): boolean {
+  return PRIVATE.some((p) => start >= p.start && end <= p.end);
+}
+
+/**
+ * What the exclusions removed, in canonical form: for each pool (address order), the addresses of
+ * the pool outside its allocatable ranges, as CIDRs; a lone network or broadcast address (always
+ * left out) is not listed. Equal layouts give equal lists, however the exclusions were written.
+ */
+export function holes(pools: readonly { start: number; end: number; text: string }[], ranges: PoolLayout['ranges']): string[] {
+  const out: string[] = [];
+  for (const p of pools) {
+    const hole = (a: number, b: number): void => {
+      if (a === b && (a === p.start || a === p.end)) return;
+      out.push(...rangeToCidrs(a, b));
+    };
+    let next = p.start;
+    for (const r of ranges) {
+      if (r.cidr !== p.text) continue;
+      if (r.start > next) hole(next, r.start - 1);
+      next = r.end + 1;
+    }
+    if (next <= p.end) hole(next, p.end);
+  }
+  return out;
+}
+
+/** The fewest CIDRs covering exactly [a, b] (a bare address for a /32), in address order. */
+export function rangeToCidrs(a: number, b: number): string[] {
+  const out: string[] = [];
+  let cur = a;
+  while (cur <= b) {
+    let size = 1;
+    while (size < 2 ** 32 && cur % (size * 2) === 0 && cur + size * 2 - 1 <= b) size *= 2;
+    const prefix = 32 - Math.log2(size);
+    out.push(prefix === 32 ? formatIpv4(cur) : `${formatIpv4(cur)}/${prefix}`);
+    cur += size;
+  }
+  return out;
 }
 
 const ULA = new Address6('fd00::/8');

@@ -21,8 +21,14 @@
  *   VIP, or in another name's unexpired quarantine -> AddressTakenError. A name that had another
  *   address moves: the old address goes into quarantine under the name. The record is `pinned`.
  * - Every change of a VIP (put or delete) takes the next revision (+1) and one change-feed entry.
- *   Quarantine bookkeeping is not a change. `importTable` and a `check` repair that changes VIPs may
- *   skip revisions (the feed then has a gap and watchers resync from a snapshot).
+ *   Quarantine bookkeeping is not a change. `importTable`, a `check` repair that changes VIPs and
+ *   an update of the pools (`updatePools`) may skip revisions (the feed then has a gap and
+ *   watchers resync from a snapshot).
+ * - Pools: the layout stored with the table is authoritative. Opening an empty store writes the
+ *   given layout (and its configuration); opening one that holds other pools adopts the stored
+ *   ones (the store's `layout` is then the stored one, `poolsOutcome` 'adopted', a warning is
+ *   logged) unless `updatePools` is set, which replaces them (VIPs stay; free space is rebuilt).
+ * - check: `problems` are those left when it returns (after a repair), `repaired` what it did.
  * - Errors are the coded classes of errors.ts (StoreUnavailableError when the backend fails).
  */
 
@@ -121,14 +127,45 @@ export interface PoolStats {
   readonly free: number;
 }
 
-/** Everything the stores need to know about the configured pools, already validated. */
+/**
+ * A pool configuration in canonical form: what a store keeps beside its table, so that every
+ * process sharing the store derives the same addresses (docs/vip.md, "The stored pools").
+ * `planPools()` builds it; two configurations that hand out the same addresses and the same AAAA
+ * have the same canonical form (`poolConfigKey`).
+ */
+export interface PoolConfig {
+  /** IPv4 pools, canonical CIDRs, in configuration order (the order IPv6 offsets follow). */
+  readonly pools: readonly string[];
+  /** What the exclusions removed from the pools, as canonical CIDRs (a bare address for a /32),
+   *  in address order; network and broadcast addresses are implicit. */
+  readonly exclude: readonly string[];
+  /** The IPv6 pool, canonical CIDR; absent: no AAAA. */
+  readonly ipv6Pool?: string;
+  /** Whether pools outside RFC 1918 / fd00::/8 were allowed (not part of the comparison). */
+  readonly allowNonPrivate: boolean;
+}
+
+/** Everything the stores need to know about the pools, already validated. */
 export interface PoolLayout {
   /** IPv4 ranges available for allocation, sorted, non-overlapping, inclusive, as integers
    *  (network, broadcast and exclusions already removed). */
   readonly ranges: readonly { readonly start: number; readonly end: number; readonly cidr: string }[];
   /** Total number of allocatable IPv4 addresses. */
   readonly size: number;
+  /** The configuration this layout was planned from (`planPools` sets it). A store keeps it with the
+   *  layout; absent for a layout read from a store written by an older Hoplite, which kept only the
+   *  IPv4 ranges. */
+  readonly config?: PoolConfig;
 }
+
+/**
+ * What opening a store did with the pools (docs/vip.md, "The stored pools"):
+ * - `created`: the store held no pools; the given ones were written.
+ * - `same`: the store holds the same pools (nothing to do).
+ * - `adopted`: the store holds other pools; they were kept and this handle follows them.
+ * - `updated`: the store held other pools; `updatePools` replaced them with the given ones.
+ */
+export type PoolsOutcome = 'created' | 'same' | 'adopted' | 'updated';
 
 /** The full table, as exported and imported. */
 export interface VipTableExport {
@@ -148,6 +185,14 @@ export interface CheckProblem {
   readonly repairable: boolean;
 }
 
+/**
+ * The result of `check`, the same on both stores:
+ * - `problems`: what is wrong when the call returns, i.e. AFTER the repair when `repair` is true
+ *   (what could not be mended, or was not repairable); before it when not repairing.
+ * - `repaired`: one line per thing the repair did (empty when not repairing or nothing was done).
+ * - `ok`: `problems` is empty.
+ * To see what was wrong before a repair, check without `repair` first.
+ */
 export interface CheckReport {
   readonly ok: boolean;
   readonly problems: readonly CheckProblem[];
@@ -179,14 +224,28 @@ export interface VipStore {
   exportTable(now: number): Promise<VipTableExport>;
   /** Replace the whole table atomically, or change nothing and throw. */
   importTable(table: VipTableExport, now: number): Promise<void>;
+  /** `problems` are those remaining when the call returns (after the repair); see CheckReport. */
   check(opts: { repair: boolean }, now: number): Promise<CheckReport>;
+  /**
+   * The pool layout this store follows: the one stored with the table (authoritative once written;
+   * see `poolsOutcome`), with the configuration it came from when the store holds it. Kept current
+   * by the store's own reads and writes; `refreshLayout()` reads it now.
+   */
+  readonly layout: PoolLayout;
+  /** What opening the store did with the given pools. */
+  readonly poolsOutcome: PoolsOutcome;
+  /** Read the stored pools now (another process may have updated them); resolves with `layout`. */
+  refreshLayout(): Promise<PoolLayout>;
   close(): Promise<void>;
 }
 
 /** Options every store factory takes, beside its own (path, url...). */
 export interface StoreCommonOptions {
-  /** Validated pools (from `planPools(...).layout`). */
+  /** Validated pools (from `planPools(...).layout`). Written when the store holds none yet; a store
+   *  that holds other pools keeps them (`poolsOutcome: 'adopted'`) unless `updatePools` is set. */
   layout: PoolLayout;
+  /** Replace the stored pools with `layout` when they differ (default false: follow the stored ones). */
+  updatePools?: boolean;
   /** How long a released address stays reserved for its old name, in milliseconds (0: none). */
   quarantineMs: number;
   /** pino logger; silent when absent. */

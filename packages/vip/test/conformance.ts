@@ -8,8 +8,9 @@
  *     name: 'redis',
  *     // A FRESH, EMPTY store each call (its own key prefix / file), with this layout.
  *     open: (layout, { quarantineMs }) => createRedisStore({ url, layout, quarantineMs, keyPrefix: uniq() }),
- *     // A second handle on the SAME data as `store` with another layout (a restart with new pools).
- *     reopen: (store, layout, { quarantineMs }) => ...,
+ *     // A second handle on the SAME data as `store`, opened with `layout` (a restart, maybe with other
+ *     // pools); `updatePools` passed to the store factory.
+ *     reopen: (store, layout, { quarantineMs, updatePools }) => ...,
  *     // Damage the store on purpose, for check/repair (store-specific, outside the VipStore API):
  *     damage: {
  *       leakFree: (store, address) => ...,   // a free address becomes neither free, used nor quarantined
@@ -23,15 +24,18 @@
  */
 import type { Test } from 'tap';
 import { formatIpv4, parseIpv4 } from '../src/addr.js';
+import { createAllocator, type Allocator } from '../src/allocator.js';
+import { preferredAddress } from '../src/hash.js';
 import { vipName } from '../src/names.js';
-import { addressAt, planPools } from '../src/pools.js';
+import { addressAt, layoutKey, planPools } from '../src/pools.js';
+import { poolConfigKey } from '../src/stored-pools.js';
 import type { AllocateRequest, PoolLayout, VipPort, VipRecord, VipStore, VipTableExport, WatchEvent } from '../src/types.js';
 
 export interface ConformanceHarness {
   /** Shown in test names. */
   name: string;
   open(layout: PoolLayout, opts: { quarantineMs: number }): Promise<VipStore>;
-  reopen(store: VipStore, layout: PoolLayout, opts: { quarantineMs: number }): Promise<VipStore>;
+  reopen(store: VipStore, layout: PoolLayout, opts: { quarantineMs: number; updatePools?: boolean }): Promise<VipStore>;
   damage: {
     leakFree(store: VipStore, address: number): Promise<void>;
     freeUsed(store: VipStore, address: number): Promise<void>;
@@ -116,6 +120,18 @@ export function conformance(t: Test, h: ConformanceHarness): void {
     const store = await h.open(layout, { quarantineMs });
     t.teardown(() => store.close());
     return store;
+  }
+
+  async function reopen(t: Test, store: VipStore, layout: PoolLayout, updatePools?: boolean): Promise<VipStore> {
+    const s = await h.reopen(store, layout, { quarantineMs: Q, ...(updatePools !== undefined ? { updatePools } : {}) });
+    t.teardown(() => s.close());
+    return s;
+  }
+
+  async function allocator(t: Test, store: VipStore, pools?: { pools: string[]; ipv6Pool?: string; exclude?: string[] }): Promise<Allocator> {
+    const a = await createAllocator({ store, clock: () => T0, ...(pools ?? {}) });
+    t.teardown(() => a.close());
+    return a;
   }
 
   t.test(`${h.name}: allocate is idempotent and stable`, async (t) => {
@@ -450,6 +466,7 @@ export function conformance(t: Test, h: ConformanceHarness): void {
     t.same(leak.repaired, []);
     const fixed = await s.check({ repair: true }, T0);
     t.equal(fixed.ok, true);
+    t.same(fixed.problems, [], 'problems: what remains after the repair, nothing');
     t.ok(fixed.repaired.length > 0, 'says what it did');
     t.same(await s.check({ repair: false }, T0), { ok: true, problems: [], repaired: [] });
     t.equal((await s.allocate(req('leaked', ip('10.0.0.50')), T0)).vip.ipv4, '10.0.0.50', 'the leaked address is usable again');
@@ -464,30 +481,180 @@ export function conformance(t: Test, h: ConformanceHarness): void {
     t.same(await s.get(victim.name), victim, 'repair does not touch VIPs');
   });
 
-  t.test(`${h.name}: a new pool layout on reopen`, async (t) => {
+  t.test(`${h.name}: a second open with other pools adopts the stored ones`, async (t) => {
+    const stored = planPools({ pools: ['10.0.0.0/29', '10.0.1.0/29'], ipv6Pool: 'fd00:a::/64' }).layout;
+    const s = await open(t, stored);
+    t.equal(s.poolsOutcome, 'created');
+    t.equal(layoutKey(s.layout), layoutKey(stored));
+    const keep = await s.allocate(req('keep', ip('10.0.0.2')), T0);
+    const other = planPools({ pools: ['10.0.2.0/29'], ipv6Pool: 'fd00:b::/64' }).layout;
+    const s2 = await reopen(t, s, other);
+    t.equal(s2.poolsOutcome, 'adopted', 'other pools, no updatePools: the stored ones are kept');
+    t.equal(layoutKey(s2.layout), layoutKey(stored), 'the second handle follows the stored layout');
+    t.equal(poolConfigKey(s2.layout.config!), poolConfigKey(stored.config!), '...and the stored configuration, IPv6 pool included');
+    t.same(await s2.get(keep.vip.name), keep.vip);
+    const got = new Set<string>();
+    for (let i = 0; i < 11; i++) got.add((await s2.allocate(req(`a${i}`, ip('10.0.0.1')), T0)).vip.ipv4);
+    t.ok([...got].every((a) => a.startsWith('10.0.0.') || a.startsWith('10.0.1.')), 'addresses come from the stored pools only');
+    const err = await rejects(t, s2.allocate(req('a11', ip('10.0.0.1')), T0), 'HOPLITE_VIP_POOL_EXHAUSTED', 'the stored pools are full');
+    t.match(err, { details: { pools: [{ cidr: '10.0.0.0/29' }, { cidr: '10.0.1.0/29' }] } }, 'the error names the stored pools');
+    await rejects(t, s2.reserve(namedReserve('x', '10.0.2.1'), T0), 'HOPLITE_VIP_ADDRESS_OUTSIDE_POOL', 'the configured-but-not-stored pool is not used');
+    t.same((await s2.stats(T0)).map((p) => p.cidr), ['10.0.0.0/29', '10.0.1.0/29']);
+    t.same((await s.stats(T0)).map((p) => p.cidr), ['10.0.0.0/29', '10.0.1.0/29'], 'nothing changed for the first handle');
+    t.match(await s2.check({ repair: false }, T0), { ok: true, problems: [] });
+    const s3 = await reopen(t, s, stored);
+    t.equal(s3.poolsOutcome, 'same');
+    const s4 = await reopen(t, s, planPools({ pools: ['10.0.0.0/29', '10.0.1.0/29'], ipv6Pool: 'fd00:c::/64' }).layout);
+    t.equal(s4.poolsOutcome, 'adopted', 'another IPv6 pool alone is other pools');
+    t.equal(s4.layout.config?.ipv6Pool, 'fd00:a::/64');
+    const s5 = await reopen(t, s, planPools({ pools: ['10.0.0.0/29', '10.0.1.0/29'], ipv6Pool: 'fd00:a::/64', allowNonPrivate: true }).layout);
+    t.equal(s5.poolsOutcome, 'same', 'allowNonPrivate alone changes no address');
+  });
+
+  t.test(`${h.name}: updatePools replaces the stored pools; VIPs stay`, async (t) => {
     const before = planPools({ pools: ['10.0.0.0/29', '10.0.1.0/29'] }).layout;
     const s = await open(t, before);
     const keep = await s.allocate(req('keep', ip('10.0.0.2')), T0);
     const stale = await s.allocate(req('stale', ip('10.0.1.2')), T0);
+    const rec = new Recorder();
+    const w = s.watch(rec.listener);
+    t.teardown(() => w.close());
+    await rec.until(() => rec.snapshots() >= 1, 'first snapshot');
+    const r0 = await s.revision();
     const after = planPools({ pools: ['10.0.0.0/29', '10.0.2.0/29'] }).layout;
-    const s2 = await h.reopen(s, after, { quarantineMs: Q });
-    t.teardown(() => s2.close());
+    const s2 = await reopen(t, s, after, true);
+    t.equal(s2.poolsOutcome, 'updated');
+    t.equal(layoutKey(s2.layout), layoutKey(after));
+    t.ok((await s2.revision()) > r0, 'the revision moves');
+    await rec.until(() => rec.snapshots() >= 2, 'watchers of the old pools resync (every AAAA may have moved)');
     t.same(await s2.get(keep.vip.name), keep.vip, 'VIPs stay');
     t.same(await s2.get(stale.vip.name), stale.vip, 'even in a removed pool');
     const got = new Set<string>();
     for (let i = 0; i < 11; i++) got.add((await s2.allocate(req(`m${i}`, ip('10.0.1.1')), T0)).vip.ipv4);
     t.ok([...got].every((a) => a.startsWith('10.0.0.') || a.startsWith('10.0.2.')), 'nothing from the removed pool');
+    t.ok([...got].some((a) => a.startsWith('10.0.2.')), 'the new pool is used');
     await rejects(t, s2.allocate(req('m11', ip('10.0.1.1')), T0), 'HOPLITE_VIP_POOL_EXHAUSTED', 'the new layout is full');
-    t.same(
-      (await s2.stats(T0)).map((p) => p.cidr),
-      ['10.0.0.0/29', '10.0.2.0/29'],
-    );
+    t.same((await s2.stats(T0)).map((p) => p.cidr), ['10.0.0.0/29', '10.0.2.0/29']);
+    // The first handle, opened with the old pools, follows the stored ones.
+    t.same((await s.stats(T0)).map((p) => p.cidr), ['10.0.0.0/29', '10.0.2.0/29'], 'the other handle follows the update');
+    t.equal(layoutKey(await s.refreshLayout()), layoutKey(after));
+    await rejects(t, s.allocate(req('m12', ip('10.0.1.1')), T0), 'HOPLITE_VIP_POOL_EXHAUSTED', 'and allocates from the new pools only');
+    // Once updated, the old pools are other pools: adopted, not written back.
+    const s3 = await reopen(t, s, before);
+    t.equal(s3.poolsOutcome, 'adopted');
+    t.equal(layoutKey(s3.layout), layoutKey(after));
     const report = await s2.check({ repair: true }, T0);
     t.equal(report.ok, false, 'a VIP outside the pools is reported, not repaired');
     t.match(report.problems, [{ code: 'OUTSIDE_POOL', subject: stale.vip.name, repairable: false }]);
     t.same(await s2.get(stale.vip.name), stale.vip);
     await s2.release(stale.vip.name, T0);
+    t.same(await s2.quarantine(T0), [], 'an address outside the pools is dropped, not quarantined');
     t.match(await s2.check({ repair: false }, T0), { ok: true });
+    t.equal((await reopen(t, s, after, true)).poolsOutcome, 'same', 'updatePools with the stored pools changes nothing');
+  });
+
+  t.test(`${h.name}: check with repair reports what remains, and what it did`, async (t) => {
+    const s0 = await open(t, planPools({ pools: ['10.0.0.0/29', '10.0.1.0/29'] }).layout);
+    const stale = await s0.allocate(req('stale', ip('10.0.1.2')), T0);
+    await s0.allocate(req('fine', ip('10.0.0.2')), T0);
+    const s = await reopen(t, s0, planPools({ pools: ['10.0.0.0/29'] }).layout, true);
+    await h.damage.leakFree(s, ip('10.0.0.5'));
+    const found = await s.check({ repair: false }, T0);
+    t.equal(found.ok, false);
+    t.ok(found.problems.some((p) => p.code === 'OUTSIDE_POOL' && !p.repairable), 'the VIP outside the pools');
+    t.ok(found.problems.some((p) => p.code === 'FREE_LEAK' && p.repairable), 'the leak');
+    t.same(found.repaired, [], 'nothing repaired without repair');
+    const report = await s.check({ repair: true }, T0);
+    t.equal(report.ok, false, 'not ok: a problem remains');
+    t.same(
+      report.problems.map((p) => [p.code, p.subject, p.repairable]),
+      [['OUTSIDE_POOL', stale.vip.name, false]],
+      'problems: only what remains after the repair',
+    );
+    t.ok(report.repaired.length > 0, 'repaired: what was done');
+    t.same(await s.check({ repair: false }, T0), { ok: false, problems: report.problems, repaired: [] }, 'a check after it agrees');
+    const again = await s.check({ repair: true }, T0);
+    t.same(again, { ok: false, problems: report.problems, repaired: [] }, 'nothing repairable: nothing done');
+  });
+
+  t.test(`${h.name}: the allocator follows the stored pools (preferred address, AAAA, lookups, stats)`, async (t) => {
+    const A = planPools({ pools: ['10.60.0.0/24', '10.61.0.0/24'], exclude: ['10.60.0.7'], ipv6Pool: 'fd00:60::/64' });
+    const B = { pools: ['192.168.60.0/24'], ipv6Pool: 'fd00:99::/64' };
+    const s1 = await open(t, A.layout);
+    const a1 = await allocator(t, s1, { pools: ['10.60.0.0/24', '10.61.0.0/24'], exclude: ['10.60.0.7'], ipv6Pool: 'fd00:60::/64' });
+    t.equal(a1.poolsAdopted, false, 'configured with the stored pools');
+    t.equal(a1.poolsOutcome, 'same');
+    const s2 = await reopen(t, s1, planPools(B).layout);
+    const a2 = await allocator(t, s2, B);
+    t.equal(a2.poolsAdopted, true, 'configured with other pools: the stored ones are used');
+    t.equal(a2.poolsOutcome, 'adopted');
+    t.same(a2.configuredPools.pools, B.pools);
+    t.same(a2.pools, A.config, 'pools: the stored configuration');
+    t.equal(layoutKey(a2.plan.layout), layoutKey(A.layout), 'plan: the stored layout');
+    for (const name of ['web', 'db', '/grp/api', 'x-1']) {
+      const want = formatIpv4(preferredAddress(vipName(name).name, A.layout));
+      t.equal(a2.preferredAddress(name), want, `${name}: preferred address from the stored pools`);
+      t.equal(a1.preferredAddress(name), want);
+    }
+    const web = await a2.allocate('web');
+    t.equal(web.vip.ipv4, a2.preferredAddress('web'), 'an empty store gives the preferred address');
+    t.match(web.vip.ipv6, /^fd00:60::/, 'AAAA from the stored IPv6 pool');
+    t.equal(web.vip.ipv6, a1.ipv6For(web.vip.ipv4));
+    t.same(await a1.get('web'), web.vip, 'both handles answer the same record, AAAA included');
+    t.same(await a2.get(web.vip.ipv6 as string), web.vip, 'lookup by the stored IPv6 pool');
+    await t.rejects(a2.get('fd00:99::1'), { code: 'HOPLITE_VIP_BAD_ADDRESS' }, 'the configured IPv6 pool is not used');
+    t.same((await a2.stats()).map((p) => p.cidr), ['10.60.0.0/24', '10.61.0.0/24']);
+    const inside = await a2.allocateLabel('10.61.0.9:80');
+    t.match(inside.vip, { kind: 'ip', ipv4: '10.61.0.9', ipv6: a1.ipv6For('10.61.0.9') }, 'an IP VIP inside a stored pool is reserved');
+    t.equal((await a2.allocateLabel('192.168.60.9:80')).vip, undefined, 'inside the configured-but-not-stored pool: nothing to reserve');
+    t.same((await a2.list({ pool: '10.61.0.0/24', kind: 'ip' })).map((v) => v.ipv4), ['10.61.0.9'], 'list --pool over the stored pools');
+    t.same(await a2.list({ pool: '192.168.60.0/24' }), []);
+    const a3 = await allocator(t, s2);
+    t.equal(a3.poolsAdopted, false, 'no pool options: the store\'s pools, nothing to warn about');
+    t.same(a3.pools, A.config);
+    t.same(await a3.get('web'), web.vip);
+  });
+
+  t.test(`${h.name}: AAAA are the same from every process, whatever its own ipv6Pool`, async (t) => {
+    const pools = ['10.62.0.0/24'];
+    const s1 = await open(t, planPools({ pools, ipv6Pool: 'fd00:62::/64' }).layout);
+    const a1 = await allocator(t, s1, { pools, ipv6Pool: 'fd00:62::/64' });
+    const other = await allocator(t, await reopen(t, s1, planPools({ pools, ipv6Pool: 'fd00:77::/64' }).layout), { pools, ipv6Pool: 'fd00:77::/64' });
+    const none = await allocator(t, await reopen(t, s1, planPools({ pools }).layout), { pools });
+    t.equal(other.poolsAdopted, true);
+    t.equal(none.poolsAdopted, true);
+    const names = ['alpha', 'beta', 'gamma'];
+    const viaA1 = await a1.allocate(names[0] as string);
+    const viaOther = await other.allocate(names[1] as string);
+    const viaNone = await none.allocate(names[2] as string);
+    for (const [i, r] of [viaA1, viaOther, viaNone].entries()) {
+      t.match(r.vip.ipv6, /^fd00:62::/, `${names[i]}: AAAA from the stored IPv6 pool`);
+      for (const a of [a1, other, none]) t.same(await a.get(names[i] as string), r.vip, `${names[i]}: every process answers the same record`);
+    }
+    t.same((await other.snapshot()).vips, (await a1.snapshot()).vips);
+    t.same((await none.list()).map((v) => v.ipv6), (await a1.list()).map((v) => v.ipv6));
+  });
+
+  t.test(`${h.name}: an update of the pools reaches a running allocator`, async (t) => {
+    const pools = ['10.63.0.0/24'];
+    const s1 = await open(t, planPools({ pools, ipv6Pool: 'fd00:63::/64' }).layout);
+    const a1 = await allocator(t, s1);
+    const web = await a1.allocate('web');
+    t.match(web.vip.ipv6, /^fd00:63::/);
+    const rec = new Recorder();
+    const w = a1.watch(rec.listener);
+    t.teardown(() => w.close());
+    await rec.until(() => rec.snapshots() >= 1, 'first snapshot');
+    const s2 = await reopen(t, s1, planPools({ pools, ipv6Pool: 'fd00:64::/64' }).layout, true);
+    t.equal(s2.poolsOutcome, 'updated');
+    const ipv6Of = (e: WatchEvent): string | undefined => (e.type === 'snapshot' ? e.snapshot.vips.find((v) => v.name === web.vip.name)?.ipv6 : undefined);
+    await rec.until((es) => es.some((e) => ipv6Of(e)?.startsWith('fd00:64::') === true), 'a resync snapshot with the new AAAA');
+    t.equal(a1.pools.ipv6Pool, 'fd00:64::/64', 'the running allocator follows the stored pools');
+    t.match(a1.ipv6For(web.vip.ipv4), /^fd00:64::/);
+    t.match((await a1.get('web'))?.ipv6, /^fd00:64::/);
+    const a2 = await allocator(t, s2, { pools, ipv6Pool: 'fd00:64::/64' });
+    t.equal(a2.poolsAdopted, false);
+    t.same(await a2.get('web'), await a1.get('web'));
   });
 
   t.test(`${h.name}: closed`, async (t) => {

@@ -26,7 +26,8 @@ function withDb<T>(path: string, fn: (db: Database.Database) => T): T {
 conformance(t, {
   name: 'embedded',
   open: (layout, { quarantineMs }) => openEmbeddedStore({ path: fresh(), layout, quarantineMs }),
-  reopen: (store, layout, { quarantineMs }) => openEmbeddedStore({ path: (store as EmbeddedStore).path, layout, quarantineMs }),
+  reopen: (store, layout, { quarantineMs, updatePools }) =>
+    openEmbeddedStore({ path: (store as EmbeddedStore).path, layout, quarantineMs, ...(updatePools !== undefined ? { updatePools } : {}) }),
   damage: {
     async leakFree(store, address) {
       withDb((store as EmbeddedStore).path, (db) => {

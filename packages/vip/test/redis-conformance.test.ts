@@ -14,8 +14,14 @@ let n = 0;
 conformance(t, {
   name: 'redis',
   open: (layout, { quarantineMs }) => createRedisStore({ url: redis.url, layout, quarantineMs, keyPrefix: `conf${++n}` }),
-  reopen: (store, layout, { quarantineMs }) =>
-    createRedisStore({ url: redis.url, layout, quarantineMs, keyPrefix: (store as RedisStore).keys.tag.slice(1, -1) }),
+  reopen: (store, layout, { quarantineMs, updatePools }) =>
+    createRedisStore({
+      url: redis.url,
+      layout,
+      quarantineMs,
+      keyPrefix: (store as RedisStore).keys.tag.slice(1, -1),
+      ...(updatePools !== undefined ? { updatePools } : {}),
+    }),
   damage: {
     async leakFree(store, address) {
       const k = (store as RedisStore).keys;

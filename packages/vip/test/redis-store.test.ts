@@ -17,12 +17,13 @@ const raw = new Redis(redis.port, '127.0.0.1');
 t.teardown(() => raw.disconnect());
 
 let prefixes = 0;
-async function open(layout: PoolLayout, quarantineMs = 60_000, extra: { keyPrefix?: string } = {}): Promise<RedisStore> {
+async function open(layout: PoolLayout, quarantineMs = 60_000, extra: { keyPrefix?: string; updatePools?: boolean } = {}): Promise<RedisStore> {
   const store = (await createRedisStore({
     url: redis.url,
     layout,
     quarantineMs,
     keyPrefix: extra.keyPrefix ?? `t${++prefixes}`,
+    ...(extra.updatePools !== undefined ? { updatePools: extra.updatePools } : {}),
   })) as RedisStore;
   t.teardown(() => store.close());
   return store;
@@ -150,7 +151,7 @@ t.test('a pool nearly full: allocation still finds the few free addresses', asyn
   t.same((await s.check({ repair: false }, 0)).problems, []);
 });
 
-t.test('the layout is written once; a changed layout adds ranges and stops using removed ones', async (t) => {
+t.test('the layout is written once; other pools are adopted; updatePools adds ranges and stops using removed ones', async (t) => {
   const prefix = 'layout-change';
   const one = planPools({ pools: ['10.9.0.0/29'] }).layout;
   const s1 = await open(one, 0, { keyPrefix: prefix });
@@ -158,7 +159,14 @@ t.test('the layout is written once; a changed layout adds ranges and stops using
   const s1b = await open(one, 0, { keyPrefix: prefix });
   t.equal((await s1b.get(a.vip.name))?.ipv4, '10.9.0.1', 'same layout: nothing changed');
   const two = planPools({ pools: ['10.9.1.0/29'] }).layout;
-  const s2 = await open(two, 1000, { keyPrefix: prefix });
+  const adopting = await open(two, 0, { keyPrefix: prefix });
+  t.equal(adopting.poolsOutcome, 'adopted');
+  t.match((await adopting.allocate(named('c', ip('10.9.1.2')), 0)).vip.ipv4, /^10\.9\.0\./, 'without updatePools: the stored pool');
+  await adopting.release('c.marathon.l4lb.thisdcos.directory', 0);
+  t.match(JSON.parse((await raw.get(s1.keys.pools)) ?? '{}'), { config: { pools: ['10.9.0.0/29'] } }, 'stored pools untouched');
+  const s2 = await open(two, 1000, { keyPrefix: prefix, updatePools: true });
+  t.equal(s2.poolsOutcome, 'updated');
+  t.match(JSON.parse((await raw.get(s1.keys.pools)) ?? '{}'), { config: { pools: ['10.9.1.0/29'] } });
   const b = await s2.allocate(named('b', ip('10.9.0.2')), 0);
   t.match(b.vip.ipv4, /^10\.9\.1\./, 'allocates from the new pool only');
   t.equal((await s2.get(a.vip.name))?.ipv4, '10.9.0.1', 'existing VIPs keep their address');

@@ -1,7 +1,10 @@
 /**
  * The embedded store's SQLite schema (version 1).
  *
- * vip_state        one row: schema version, revision, the pool layout the free space follows.
+ * vip_state        one row: schema version, revision, the pool layout the free space follows
+ *                  (`layout` JSON and its fingerprint `layout_key`) and the pool configuration it
+ *                  came from (`pools`, see stored-pools.ts; NULL in files of older versions, added
+ *                  by ALTER TABLE: the schema version stays 1, so older versions still open it).
  * vips             one row per VIP; name is the key, ipv4 is UNIQUE (one name per address).
  * vip_free         free space as inclusive ranges [first, last], non-overlapping, never crossing a
  *                  pool range. Indexed by both ends: "first free address >= p" is one index lookup
@@ -20,7 +23,8 @@ CREATE TABLE IF NOT EXISTS vip_state (
   schema INTEGER NOT NULL,
   revision INTEGER NOT NULL,
   layout TEXT NOT NULL,
-  layout_key TEXT NOT NULL
+  layout_key TEXT NOT NULL,
+  pools TEXT
 );
 CREATE TABLE IF NOT EXISTS vips (
   name TEXT PRIMARY KEY,

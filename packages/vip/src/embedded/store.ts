@@ -32,12 +32,14 @@ import {
 import { inLayout, layoutKey, layoutPools, rangeIndexOf } from '../pools.js';
 import { decodePorts, encodePorts, hasAllPorts, mergePorts, validateTable } from '../records.js';
 import { isNormalizedVipName } from '../names.js';
+import { decidePools, describePools, encodeStoredPools, storedLayout } from '../stored-pools.js';
 import type {
   AllocateRequest,
   AllocateResult,
   CheckProblem,
   CheckReport,
   PoolLayout,
+  PoolsOutcome,
   PoolStats,
   QuarantineEntry,
   StoreCommonOptions,
@@ -94,6 +96,7 @@ interface StateRow {
   revision: number;
   layout: string;
   layout_key: string;
+  pools: string | null;
 }
 interface FreeRow {
   first: number;
@@ -151,7 +154,7 @@ function prepare(db: DB): Statements {
   const q = <P extends unknown[] = [], R = unknown>(sql: string): Stmt2<P, R> => db.prepare<P, R>(sql);
   const qp = <P extends unknown[] = [], R = unknown>(sql: string): Stmt2<P, R> => db.prepare<P, R>(sql).pluck();
   return {
-    getState: q<[], StateRow>('SELECT schema, revision, layout, layout_key FROM vip_state WHERE id = 1'),
+    getState: q<[], StateRow>('SELECT schema, revision, layout, layout_key, pools FROM vip_state WHERE id = 1'),
     setRevision: q<[number]>('UPDATE vip_state SET revision = ? WHERE id = 1'),
     getVip: q<[string], VipRow>('SELECT * FROM vips WHERE name = ?'),
     getVipByIp: q<[number], VipRow>('SELECT * FROM vips WHERE ipv4 = ?'),
@@ -245,7 +248,9 @@ export class EmbeddedStore implements VipStore {
   #db: DB;
   #st: Statements;
   #layout: PoolLayout;
-  #layoutKey: string;
+  /** layout_key and pools of the state row `#layout` was read from. */
+  #layoutState: string;
+  readonly poolsOutcome: PoolsOutcome;
   #closed = false;
   #watchDb: DB | undefined;
   readonly #watches = new Set<EmbeddedWatch>();
@@ -257,7 +262,7 @@ export class EmbeddedStore implements VipStore {
   readonly #txCheck;
   readonly #txRead;
 
-  private constructor(db: DB, opts: Required<Omit<EmbeddedStoreOptions, 'logger'>> & { logger: Logger }, state: StateRow) {
+  private constructor(db: DB, opts: Required<Omit<EmbeddedStoreOptions, 'logger' | 'updatePools'>> & { logger: Logger }, state: StateRow, outcome: PoolsOutcome) {
     this.#db = db;
     this.path = opts.path;
     this.quarantineMs = opts.quarantineMs;
@@ -266,8 +271,9 @@ export class EmbeddedStore implements VipStore {
     this.#pollIntervalMs = opts.pollIntervalMs;
     this.#changeLogSize = opts.changeLogSize;
     this.#st = prepare(db);
-    this.#layout = JSON.parse(state.layout) as PoolLayout;
-    this.#layoutKey = state.layout_key;
+    this.#layout = storedLayout(state.layout_key, state.pools).layout;
+    this.#layoutState = `${state.layout_key}\n${state.pools ?? ''}`;
+    this.poolsOutcome = outcome;
     this.#txAllocate = db.transaction((req: AllocateRequest, now: number) => this.#allocate(req, now));
     this.#txRelease = db.transaction((name: string, now: number) => this.#release(name, now));
     this.#txReserve = db.transaction((req: ReserveRequest, now: number) => this.#reserve(req, now));
@@ -308,16 +314,25 @@ export class EmbeddedStore implements VipStore {
       throw new StoreUnavailableError(full.path, `cannot open: ${(err as Error).message}`, { cause: err });
     }
     try {
-      const state = await retryBusy(full.path, full.busyTimeoutMs, 'open', () => initialize(db, full.layout, full.synchronous, full.logger, full.path));
-      return new EmbeddedStore(db, full, state);
+      const update = opts.updatePools ?? false;
+      if (typeof update !== 'boolean') throw new BadOptionError('updatePools', update, 'true or false');
+      const { state, outcome } = await retryBusy(full.path, full.busyTimeoutMs, 'open', () =>
+        initialize(db, full.layout, update, full.synchronous, full.logger, full.path),
+      );
+      return new EmbeddedStore(db, full, state, outcome);
     } catch (err) {
       db.close();
       throw wrapSqlite(full.path, err);
     }
   }
 
-  /** The pool layout the database follows (the last process to open it with another layout sets it). */
+  /** The pool layout the database follows: the stored one (see VipStore.layout). */
   get layout(): PoolLayout {
+    return this.#layout;
+  }
+
+  async refreshLayout(): Promise<PoolLayout> {
+    await this.#retry('read pools', () => this.#readState());
     return this.#layout;
   }
 
@@ -473,14 +488,16 @@ export class EmbeddedStore implements VipStore {
     }
   }
 
-  /** Read the state row; adopt the layout when another process changed it. */
+  /** Read the state row; follow the pools when another process updated them. */
   #readState(): StateRow {
     const state = this.#st.getState.get();
     if (state === undefined) throw new StoreIncompatibleError(this.path, 'vip_state row missing');
-    if (state.layout_key !== this.#layoutKey) {
-      this.#layout = JSON.parse(state.layout) as PoolLayout;
-      this.#layoutKey = state.layout_key;
-      this.#logger.warn({ pools: layoutPools(this.#layout).map((p) => p.cidr) }, 'vip pool layout changed by another process');
+    const key = `${state.layout_key}\n${state.pools ?? ''}`;
+    if (key !== this.#layoutState) {
+      const previous = this.#layout;
+      this.#layout = storedLayout(state.layout_key, state.pools).layout;
+      this.#layoutState = key;
+      this.#logger.warn({ previous: describePools(previous), pools: describePools(this.#layout) }, 'vip pools updated by another process');
     }
     return state;
   }
@@ -741,7 +758,8 @@ export class EmbeddedStore implements VipStore {
     }
     const after = inspect(this.#db, this.#st, this.#layout, now);
     this.#logger.info({ found: first.length, repaired: repaired.length, remaining: after.length }, 'vip check repaired');
-    return { ok: after.length === 0, problems: first, repaired };
+    // The problems left after the repair (CheckReport in types.ts): the same contract as Redis.
+    return { ok: after.length === 0, problems: after, repaired };
   }
 }
 
@@ -781,25 +799,42 @@ function rebuildFree(st: Statements, layout: PoolLayout): void {
   }
 }
 
-/** Open-time work, inside one IMMEDIATE transaction: schema, state row, layout. */
-function initialize(db: DB, layout: PoolLayout, synchronous: 'full' | 'normal', logger: Logger, path: string): StateRow {
+/**
+ * Open-time work: WAL, the schema, the state row and the pools (stored-pools.ts `decidePools`).
+ * Without the write lock when the file is current and nothing is to be written (the same pools,
+ * or other pools adopted); else in one IMMEDIATE transaction.
+ */
+function initialize(
+  db: DB,
+  layout: PoolLayout,
+  update: boolean,
+  synchronous: 'full' | 'normal',
+  logger: Logger,
+  path: string,
+): { state: StateRow; outcome: PoolsOutcome } {
   const mode = db.pragma('journal_mode = WAL', { simple: true });
   if (mode !== 'wal') logger.warn({ mode }, 'vip store could not switch to WAL');
   db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
   db.pragma('busy_timeout = 0');
   const key = layoutKey(layout);
-  // Fast path without the write lock: the database is ours, current, and follows this layout.
-  const ready = db.transaction((): StateRow | undefined => {
+  const hasPoolsColumn = (): boolean => db.prepare<[], string>("SELECT name FROM pragma_table_info('vip_state')").pluck().all().includes('pools');
+  // Fast path without the write lock: the database is ours, current, and nothing is to be written.
+  const ready = db.transaction((): { state: StateRow; outcome: PoolsOutcome } | undefined => {
     const has = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vip_state'").get();
-    if (has === undefined) return undefined;
-    const row = db.prepare<[], StateRow>('SELECT schema, revision, layout, layout_key FROM vip_state WHERE id = 1').get();
-    if (row === undefined || row.schema !== SCHEMA_VERSION || row.layout_key !== key) return undefined;
+    if (has === undefined || !hasPoolsColumn()) return undefined;
+    const row = db.prepare<[], StateRow>('SELECT schema, revision, layout, layout_key, pools FROM vip_state WHERE id = 1').get();
+    if (row === undefined || row.schema !== SCHEMA_VERSION) return undefined;
     for (const t of TABLES) if (!db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(t)) return undefined;
-    return row;
+    const d = decidePools({ fingerprint: row.layout_key, pools: row.pools }, layout, update);
+    if (d.writeLayout || d.writePools) return undefined;
+    return { state: row, outcome: d.outcome };
   });
   const current = ready.deferred();
-  if (current !== undefined) return current;
-  const run = db.transaction((): StateRow => {
+  if (current !== undefined) {
+    if (current.outcome === 'adopted') logAdopted(logger, path, layout, current.state);
+    return current;
+  }
+  const run = db.transaction((): { state: StateRow; outcome: PoolsOutcome } => {
     const tables = db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
     if (tables.length > 0 && !tables.includes('vip_state')) {
       throw new StoreIncompatibleError(path, `it is a SQLite database of something else (tables: ${tables.slice(0, 5).join(', ')})`);
@@ -812,22 +847,44 @@ function initialize(db: DB, layout: PoolLayout, synchronous: 'full' | 'normal', 
     }
     db.exec(SCHEMA_SQL);
     for (const t of TABLES) if (!db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(t)) throw new StoreIncompatibleError(path, `table ${t} missing`);
+    if (!hasPoolsColumn()) db.exec('ALTER TABLE vip_state ADD COLUMN pools TEXT');
     const st = prepare(db);
-    let state = st.getState.get();
-    if (state === undefined) {
-      db.prepare('INSERT INTO vip_state (id, schema, revision, layout, layout_key) VALUES (1, ?, 0, ?, ?)').run(SCHEMA_VERSION, JSON.stringify(layout), key);
+    const before = st.getState.get();
+    const d = decidePools(before === undefined ? undefined : { fingerprint: before.layout_key, pools: before.pools }, layout, update);
+    const layoutJson = JSON.stringify({ ranges: layout.ranges, size: layout.size });
+    const pools = encodeStoredPools(layout) ?? null;
+    if (before === undefined) {
+      db.prepare('INSERT INTO vip_state (id, schema, revision, layout, layout_key, pools) VALUES (1, ?, 0, ?, ?, ?)').run(SCHEMA_VERSION, layoutJson, key, pools);
       rebuildFree(st, layout);
-      logger.info({ path, pools: layoutPools(layout) }, 'vip store created');
-    } else if (state.layout_key !== key) {
-      db.prepare('UPDATE vip_state SET layout = ?, layout_key = ? WHERE id = 1').run(JSON.stringify(layout), key);
-      rebuildFree(st, layout);
-      const outside = st.listVips.all().filter((v) => !inLayout(layout, v.ipv4)).length;
-      logger.warn({ path, pools: layoutPools(layout), vipsOutsidePools: outside }, 'vip pool layout changed');
+      logger.info({ path, pools: describePools(layout) }, 'vip store created');
+    } else {
+      if (d.writeLayout) {
+        db.prepare('UPDATE vip_state SET layout = ?, layout_key = ? WHERE id = 1').run(layoutJson, key);
+        rebuildFree(st, layout);
+      }
+      if (d.writePools) db.prepare('UPDATE vip_state SET pools = ? WHERE id = 1').run(pools);
+      if (d.outcome === 'updated') {
+        // Every VIP's AAAA may have moved: a gap in the revisions makes watchers resync.
+        st.setRevision.run(before.revision + 1);
+        const outside = st.listVips.all().filter((v) => !inLayout(layout, v.ipv4)).length;
+        logger.warn(
+          { path, previous: describePools(storedLayout(before.layout_key, before.pools).layout), pools: describePools(layout), vipsOutsidePools: outside },
+          'vip pools updated',
+        );
+      } else if (d.outcome === 'adopted') {
+        logAdopted(logger, path, layout, before);
+      }
     }
-    state = st.getState.get() as StateRow;
-    return state;
+    return { state: st.getState.get() as StateRow, outcome: d.outcome };
   });
   return run.immediate();
+}
+
+function logAdopted(logger: Logger, path: string, configured: PoolLayout, state: StateRow): void {
+  logger.warn(
+    { path, configured: describePools(configured), stored: describePools(storedLayout(state.layout_key, state.pools).layout) },
+    'vip pools differ from the store; using the stored pools (updatePools replaces them)',
+  );
 }
 
 async function retryBusy<T>(path: string, timeoutMs: number, what: string, fn: () => T): Promise<T> {
@@ -934,6 +991,9 @@ function inspect(db: DB, st: Statements, layout: PoolLayout, now: number): Check
     problems.push(problem('FREE_LEAK', String(layout.size - accounted), `${layout.size - accounted} pool address(es) are neither free, used nor in quarantine`, true));
   }
   const state = st.getState.get();
+  if (state !== undefined && !storedLayout(state.layout_key, state.pools).consistent) {
+    problems.push(problem('LAYOUT_DIFFERS', 'pools', 'the stored pool configuration does not describe the stored layout (an older Hoplite rewrote the layout); the layout is followed; open once with updatePools to store both again', false));
+  }
   const maxChange = db.prepare<[], number>('SELECT coalesce(max(revision), 0) FROM vip_changes').pluck().get() ?? 0;
   if (state !== undefined && state.revision < Math.max(maxRev, maxChange)) {
     problems.push(problem('REVISION_BEHIND', String(state.revision), `the revision ${state.revision} is below a record's or change's ${Math.max(maxRev, maxChange)}`, true));

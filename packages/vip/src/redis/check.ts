@@ -7,6 +7,7 @@
  * quarantine (`qbyname`), the free ranges (`free`) and a revision that fell behind.
  */
 import { formatIpv4 } from '../addr.js';
+import { storedLayout } from '../stored-pools.js';
 import type { CheckProblem } from '../types.js';
 import { parseStored, type StoredRecord } from './records.js';
 
@@ -23,6 +24,8 @@ export interface Dump {
   qbyname: [name: string, address: string][];
   /** Revision of the feed's last entry (0 when empty). */
   feedRevision: number;
+  /** The stored pool configuration (JSON, stored-pools.ts), '' when none. */
+  pools: string;
 }
 
 function pairs(flat: readonly string[]): [string, string][] {
@@ -38,7 +41,7 @@ function range(member: string): [number, number] {
 
 /** Parse the dump script's reply. */
 export function parseDump(reply: unknown[]): Dump {
-  const r = reply as [string, string, string, string[], string[], string[], string[], string[], string[], string[], string];
+  const r = reply as [string, string, string, string[], string[], string[], string[], string[], string[], string[], string, string?];
   const lastId = r[10];
   return {
     revision: Number(r[0]),
@@ -52,10 +55,19 @@ export function parseDump(reply: unknown[]): Dump {
     qname: pairs(r[8]),
     qbyname: pairs(r[9]),
     feedRevision: lastId === '' ? 0 : Number(lastId.split('-')[0]),
+    pools: r[11] ?? '',
   };
 }
 
 type Interval = [number, number];
+
+function poolsDescribeLayout(fingerprint: string, pools: string): boolean {
+  try {
+    return storedLayout(fingerprint, pools).consistent;
+  } catch {
+    return false; // a malformed layout fingerprint
+  }
+}
 
 /** Sort and merge touching/overlapping intervals. */
 export function normalize(list: readonly Interval[]): Interval[] {
@@ -101,8 +113,8 @@ function span([s, e]: Interval): string {
 
 const MAX_LISTED = 20;
 
-/** Every problem in the dump. `layoutFingerprint`: this store's layout (to spot another one). */
-export function findProblems(d: Dump, layoutFingerprint: string): CheckProblem[] {
+/** Every problem in the dump. */
+export function findProblems(d: Dump): CheckProblem[] {
   const problems: CheckProblem[] = [];
   const add = (code: string, subject: string, message: string, repairable: boolean): void => {
     problems.push({ code, subject, message, repairable });
@@ -111,8 +123,13 @@ export function findProblems(d: Dump, layoutFingerprint: string): CheckProblem[]
   if (d.schema === '') {
     add('NOT_INITIALIZED', 'schema', 'the store holds no pool layout yet (nothing was ever written, or Redis lost its data)', true);
   }
-  if (d.layout !== '' && d.layout !== layoutFingerprint) {
-    add('LAYOUT_DIFFERS', 'layout', 'the pool layout stored in Redis differs from this process\'s pools (another process runs with other pools)', false);
+  if (d.layout !== '' && d.pools !== '' && !poolsDescribeLayout(d.layout, d.pools)) {
+    add(
+      'LAYOUT_DIFFERS',
+      'pools',
+      'the stored pool configuration does not describe the stored layout (an older Hoplite rewrote the layout); the layout is followed; open once with updatePools to store both again',
+      false,
+    );
   }
 
   // Records.

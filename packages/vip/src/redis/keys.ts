@@ -36,6 +36,9 @@ export const KEY_NAMES = [
   'qbyname',
   /** stream: the change feed, entry id `<revision>-0`, fields t (put|delete|reset), n (name), v (record JSON). */
   'feed',
+  /** string: the pool configuration the layout came from (JSON, see stored-pools.ts); absent when
+   *  written by an older Hoplite. Last, so older scripts' KEYS order is unchanged. */
+  'pools',
 ] as const;
 
 export type KeyName = (typeof KEY_NAMES)[number];

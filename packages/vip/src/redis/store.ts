@@ -16,11 +16,13 @@ import {
 } from '../errors.js';
 import { layoutKey, layoutPools, poolOf } from '../pools.js';
 import { normalizePorts, validateTable } from '../records.js';
+import { describePools, encodeStoredPools, poolConfigKey, storedLayout } from '../stored-pools.js';
 import type {
   AllocateRequest,
   AllocateResult,
   CheckReport,
   PoolLayout,
+  PoolsOutcome,
   PoolStats,
   QuarantineEntry,
   VipKind,
@@ -42,8 +44,11 @@ import { RedisWatcher, readSnapshot } from './watch.js';
 export interface RedisStoreOptions {
   /** A Redis URL (see url.ts) or parsed connection options. */
   url: string | RedisConnectionOptions;
-  /** Validated pools (from `planPools(...).layout`). */
+  /** Validated pools (from `planPools(...).layout`). Written when the store holds none; a store that
+   *  holds other pools keeps them (`poolsOutcome: 'adopted'`) unless `updatePools` is set. */
   layout: PoolLayout;
+  /** Replace the stored pools with `layout` when they differ (default false). */
+  updatePools?: boolean;
   /** How long a released address stays reserved for its old name, in ms (0: none). */
   quarantineMs: number;
   /** Hash tag of every key: keys are `{<keyPrefix>}:<what>`. Default `hoplite:vip`. */
@@ -83,8 +88,7 @@ type Settings = {
   readonly name: string;
   readonly keys: RedisKeys;
   readonly layout: PoolLayout;
-  readonly layoutFingerprint: string;
-  readonly rangeArgs: readonly string[];
+  readonly updatePools: boolean;
   readonly quarantineMs: number;
   readonly logger: Logger;
   readonly feedMaxLen: number;
@@ -109,8 +113,7 @@ function settingsOf(opts: RedisStoreOptions): Settings {
     name: describeConnection(conn),
     keys: redisKeys(opts.keyPrefix ?? REDIS_STORE_DEFAULTS.keyPrefix),
     layout,
-    layoutFingerprint: layoutKey(layout),
-    rangeArgs: layout.ranges.map((r) => `${r.start}:${r.end}`),
+    updatePools: boolOption('updatePools', opts.updatePools ?? false),
     quarantineMs: intOption('quarantineMs', opts.quarantineMs, 0, 2 ** 40),
     logger: opts.logger ?? pino({ level: 'silent' }),
     feedMaxLen: intOption('feedMaxLen', opts.feedMaxLen ?? REDIS_STORE_DEFAULTS.feedMaxLen, 10, 100_000_000),
@@ -119,6 +122,11 @@ function settingsOf(opts: RedisStoreOptions): Settings {
     sweepLimit: intOption('sweepLimit', opts.sweepLimit ?? REDIS_STORE_DEFAULTS.sweepLimit, 1, 100_000),
     watchBlockMs: intOption('watchBlockMs', opts.watchBlockMs ?? REDIS_STORE_DEFAULTS.watchBlockMs, 10, 600_000),
   };
+}
+
+function boolOption(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new BadOptionError(name, value, 'true or false');
+  return value;
 }
 
 function asArray(reply: ScriptReply): ScriptReply[] {
@@ -135,10 +143,15 @@ export class RedisStore implements VipStore {
   readonly #client: RedisClient;
   readonly #watchers = new Set<RedisWatcher>();
   #closed = false;
+  /** The layout this store follows (the stored one), and the stored fingerprint + pools it was read from. */
+  #layout: PoolLayout;
+  #layoutState = '';
+  #outcome: PoolsOutcome = 'same';
 
   constructor(s: Settings, client: RedisClient) {
     this.#s = s;
     this.#client = client;
+    this.#layout = s.layout;
   }
 
   /** The key names this store uses (for tools and tests). */
@@ -146,17 +159,68 @@ export class RedisStore implements VipStore {
     return this.#s.keys;
   }
 
-  /** Write the pool layout (idempotent; a changed layout rebuilds the free ranges). */
+  get layout(): PoolLayout {
+    return this.#layout;
+  }
+
+  get poolsOutcome(): PoolsOutcome {
+    return this.#outcome;
+  }
+
+  /** Follow what the store holds (fingerprint and pools as read from Redis). */
+  #follow(fingerprint: string, pools: string): void {
+    if (fingerprint === '') return; // not initialized: the next write initializes it
+    const key = `${fingerprint}\n${pools}`;
+    if (key === this.#layoutState) return;
+    const first = this.#layoutState === '';
+    const previous = this.#layout;
+    this.#layout = storedLayout(fingerprint, pools).layout;
+    this.#layoutState = key;
+    if (!first) this.#s.logger.warn({ store: this.#s.name, previous: describePools(previous), pools: describePools(this.#layout) }, 'vip pools updated by another process');
+  }
+
+  async refreshLayout(): Promise<PoolLayout> {
+    const [fingerprint, pools] = await this.#cmd((c) => c.mget(this.#s.keys.layout, this.#s.keys.pools));
+    this.#follow(fingerprint ?? '', pools ?? '');
+    return this.#layout;
+  }
+
+  /**
+   * Write the pools when the store holds none, else follow the stored ones (or replace them with
+   * `updatePools`). At open: with the given layout; after Redis lost its data: with the layout
+   * this store follows.
+   */
   async init(): Promise<void> {
-    const reply = asArray(await this.#raw('init', [this.#s.layoutFingerprint, ...this.#s.rangeArgs]));
+    const opening = this.#layoutState === '';
+    const layout = opening ? this.#s.layout : this.#layout;
+    const update = opening && this.#s.updatePools;
+    const args = [
+      layoutKey(layout),
+      encodeStoredPools(layout) ?? '',
+      layout.config !== undefined ? poolConfigKey(layout.config) : '',
+      update ? '1' : '0',
+      this.#s.feedMaxLen,
+      ...layout.ranges.map((r) => `${r.start}:${r.end}`),
+    ];
+    const reply = asArray(await this.#raw('init', args));
     const status = str(reply[0]);
     if (status === 'incompatible') {
       throw new StoreIncompatibleError(this.#s.name, `schema ${str(reply[1])} under ${this.#s.keys.tag} is not the one this version writes (1)`);
     }
-    if (status === 'changed') {
-      this.#s.logger.warn({ store: this.#s.name, previous: str(reply[1]), layout: this.#s.layoutFingerprint }, 'vip pool layout changed');
-    } else if (status === 'created') {
-      this.#s.logger.info({ store: this.#s.name, layout: this.#s.layoutFingerprint }, 'vip pool layout created');
+    if (status !== 'created' && status !== 'same' && status !== 'adopted' && status !== 'updated') throw new Error(`init script returned ${status}`);
+    this.#layoutState = '';
+    this.#follow(str(reply[1]), str(reply[2]));
+    if (opening) this.#outcome = status;
+    const log = this.#s.logger;
+    if (status === 'created') log.info({ store: this.#s.name, pools: describePools(this.#layout) }, 'vip pools created');
+    else if (status === 'adopted') {
+      log.warn(
+        { store: this.#s.name, configured: describePools(layout), stored: describePools(this.#layout) },
+        'vip pools differ from the store; using the stored pools (updatePools replaces them)',
+      );
+    } else if (status === 'updated') {
+      const previous = str(reply[3]) === '' ? '(none)' : describePools(storedLayout(str(reply[3]), str(reply[4])).layout);
+      log.warn({ store: this.#s.name, previous, pools: describePools(this.#layout) }, 'vip pools updated');
     }
   }
 
@@ -207,7 +271,7 @@ export class RedisStore implements VipStore {
       this.#s.sweepLimit,
     ]);
     const status = str(reply[0]);
-    if (status === 'exhausted') throw new PoolExhaustedError(req.name, layoutPools(this.#s.layout));
+    if (status === 'exhausted') throw new PoolExhaustedError(req.name, layoutPools(await this.refreshLayout()));
     if (status !== 'ok') throw new Error(`allocate script returned ${status}`);
     return this.#result(reply);
   }
@@ -235,7 +299,7 @@ export class RedisStore implements VipStore {
     ]);
     const status = str(reply[0]);
     const address = formatIpv4(req.address);
-    if (status === 'outside') throw new AddressOutsidePoolError(address, layoutPools(this.#s.layout).map((p) => p.cidr));
+    if (status === 'outside') throw new AddressOutsidePoolError(address, layoutPools(await this.refreshLayout()).map((p) => p.cidr));
     if (status === 'taken') {
       const reason = str(reply[2]) === 'quarantined' ? 'quarantined' : 'used';
       throw new AddressTakenError(address, req.name, str(reply[1]), reason, reason === 'quarantined' ? Number(str(reply[3])) : undefined);
@@ -283,17 +347,20 @@ export class RedisStore implements VipStore {
   }
 
   async stats(now: number): Promise<PoolStats[]> {
-    const reply = asArray(await this.#raw('stats', [Math.trunc(now), ...this.#s.rangeArgs]));
-    const counts = asArray(reply[0] ?? null).map((v) => Number(v));
-    const quarantined = asArray(reply[1] ?? null).map((v) => Number(v));
+    const reply = asArray(await this.#raw('stats', [Math.trunc(now)]));
+    this.#follow(str(reply[0] ?? null), str(reply[1] ?? null));
+    const layout = this.#layout;
+    const counts = asArray(reply[2] ?? null).map((v) => Number(v));
+    const quarantined = asArray(reply[3] ?? null).map((v) => Number(v));
     const byCidr = new Map<string, { size: number; used: number; quarantined: number }>();
-    for (const p of layoutPools(this.#s.layout)) byCidr.set(p.cidr, { size: p.size, used: 0, quarantined: 0 });
-    this.#s.layout.ranges.forEach((r, i) => {
+    for (const p of layoutPools(layout)) byCidr.set(p.cidr, { size: p.size, used: 0, quarantined: 0 });
+    // The script counted over the stored ranges, in address order: the ranges of `layout`.
+    layout.ranges.forEach((r, i) => {
       const entry = byCidr.get(r.cidr);
       if (entry !== undefined) entry.used += counts[i] ?? 0;
     });
     for (const a of quarantined) {
-      const cidr = poolOf(this.#s.layout, a);
+      const cidr = poolOf(layout, a);
       const entry = cidr === undefined ? undefined : byCidr.get(cidr);
       if (entry !== undefined) entry.quarantined++;
     }
@@ -348,7 +415,7 @@ export class RedisStore implements VipStore {
   }
 
   async importTable(table: VipTableExport, now: number): Promise<void> {
-    const problems = validateTable(table, this.#s.layout);
+    const problems = validateTable(table, await this.refreshLayout());
     if (problems.length > 0) throw new BadImportError(problems);
     const payload = {
       vips: table.vips.map((v) => ({
@@ -371,7 +438,9 @@ export class RedisStore implements VipStore {
 
   async check(opts: { repair: boolean }, _now: number): Promise<CheckReport> {
     const dump = async (): Promise<ReturnType<typeof parseDump>> => parseDump(asArray(await this.#raw('dump', [])) as unknown[]);
-    const before = findProblems(await dump(), this.#s.layoutFingerprint);
+    const first = await dump();
+    this.#follow(first.layout, first.pools);
+    const before = findProblems(first);
     const repairable = before.filter((p) => p.repairable);
     if (!opts.repair || repairable.length === 0) {
       return { ok: before.length === 0, problems: before, repaired: [] };
@@ -379,7 +448,7 @@ export class RedisStore implements VipStore {
     if (before.some((p) => p.code === 'NOT_INITIALIZED')) await this.init();
     const d = await dump();
     await this.#mutate('repair', [d.feedRevision]);
-    const after = findProblems(await dump(), this.#s.layoutFingerprint);
+    const after = findProblems(await dump());
     const remaining = new Set(after.map((p) => `${p.code} ${p.subject}`));
     const repaired = repairable.filter((p) => !remaining.has(`${p.code} ${p.subject}`)).map((p) => `${p.code} ${p.subject}: ${p.message}`);
     this.#s.logger.warn({ store: this.#s.name, repaired: repaired.length, remaining: after.length }, 'vip store repaired');
