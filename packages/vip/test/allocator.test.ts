@@ -2,6 +2,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { createAllocator, openEmbeddedStore, parseStoreSpec, planPools, type WatchEvent } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hoplite-vip-allocator-'));
@@ -190,4 +191,71 @@ t.test('store strings', async (t) => {
   for (const bad of ['', 'embedded:', 'file:', '~/vip.db', 'vip.db', 'http://x', 'redis+sentinel://h']) {
     t.throws(() => parseStoreSpec(bad), { code: 'HOPLITE_VIP_BAD_STORE_URL' }, JSON.stringify(bad));
   }
+});
+
+/** A pino logger writing into an array (what the CLI would print as warnings). */
+function logSink() {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  return { logger, lines, warnings: () => lines.filter((l) => l['level'] === 40).map((l) => String(l['msg'])) };
+}
+
+t.test('createAllocator: the stored pools win; updatePools replaces them', async (t) => {
+  const path = fresh();
+  const first = logSink();
+  const a = await createAllocator({ store: path, pools: ['10.70.0.0/24'], ipv6Pool: 'fd00:70::/64', logger: first.logger });
+  t.equal(a.poolsOutcome, 'created');
+  t.equal(a.poolsAdopted, false);
+  const web = await a.allocate('web');
+  await a.close();
+
+  // A stale config: other pools, no IPv6 pool. Nothing changes in the store; the stored pools are used.
+  const stale = logSink();
+  const b = await createAllocator({ store: path, pools: ['10.71.0.0/24'], logger: stale.logger });
+  t.teardown(() => b.close());
+  t.equal(b.poolsOutcome, 'adopted');
+  t.equal(b.poolsAdopted, true);
+  t.same(b.pools.pools, ['10.70.0.0/24']);
+  t.equal(b.pools.ipv6Pool, 'fd00:70::/64');
+  t.same(b.configuredPools.pools, ['10.71.0.0/24']);
+  t.same(await b.get('web'), web.vip, 'same record, same AAAA');
+  t.equal(b.preferredAddress('other'), a.preferredAddress('other'));
+  t.same(stale.warnings(), ['vip pools differ from the store; using the stored pools (updatePools replaces them)'], 'one warning');
+  const w = stale.lines.find((l) => l['level'] === 40);
+  t.equal(w?.['configured'], '10.71.0.0/24');
+  t.equal(w?.['stored'], '10.70.0.0/24 ipv6 fd00:70::/64');
+
+  // The same config again: no warning.
+  const again = logSink();
+  const c = await createAllocator({ store: path, pools: ['10.70.0.0/24'], ipv6Pool: 'fd00:70::/64', logger: again.logger });
+  t.equal(c.poolsOutcome, 'same');
+  t.same(again.warnings(), []);
+  await c.close();
+
+  // An operator replaces them.
+  const upd = logSink();
+  const d = await createAllocator({ store: path, pools: ['10.70.0.0/24', '10.71.0.0/24'], ipv6Pool: 'fd00:71::/64', updatePools: true, logger: upd.logger });
+  t.teardown(() => d.close());
+  t.equal(d.poolsOutcome, 'updated');
+  t.equal(d.poolsAdopted, false);
+  t.same(upd.warnings(), ['vip pools updated']);
+  t.match((await d.get('web'))?.ipv6, /^fd00:71::/, 'AAAA from the new IPv6 pool');
+  t.same((await d.stats()).map((s) => s.cidr), ['10.70.0.0/24', '10.71.0.0/24']);
+  // The stale process, still open, follows once it reads the pools.
+  t.same((await b.refreshPools()).pools, ['10.70.0.0/24', '10.71.0.0/24']);
+  t.same(await b.get('web'), await d.get('web'));
+  t.equal(b.poolsAdopted, true, 'still not its configured pools');
+});
+
+t.test('updatePools: validated; refused with a store instance', async (t) => {
+  await t.rejects(createAllocator({ store: fresh(), updatePools: 'yes' as unknown as boolean }), { code: 'HOPLITE_VIP_BAD_OPTION', details: { option: 'updatePools' } });
+  const store = await openEmbeddedStore({ path: fresh(), layout: planPools({ pools: ['10.72.0.0/24'] }).layout, quarantineMs: 0 });
+  t.teardown(() => store.close());
+  await t.rejects(createAllocator({ store, updatePools: true }), { code: 'HOPLITE_VIP_BAD_OPTION', details: { option: 'updatePools' } });
+  const sink = logSink();
+  const other = await createAllocator({ store, pools: ['10.73.0.0/24'], logger: sink.logger });
+  t.equal(other.poolsAdopted, true, 'an instance with other pools: the store\'s are used');
+  t.same(other.pools.pools, ['10.72.0.0/24']);
+  t.same(sink.warnings(), ['vip pools differ from the store; using the stored pools (updatePools replaces them)']);
+  await other.close();
 });

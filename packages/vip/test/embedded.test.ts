@@ -7,6 +7,7 @@ import { defaultEmbeddedPath, EmbeddedStore, openEmbeddedStore } from '../src/em
 import { parseIpv4 } from '../src/addr.js';
 import { planPools } from '../src/pools.js';
 import { vipName } from '../src/names.js';
+import { createAllocator } from '../src/allocator.js';
 import { conformance } from './conformance.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hoplite-vip-embedded-'));
@@ -155,4 +156,61 @@ t.test('default path', async (t) => {
   t.equal(defaultEmbeddedPath({ XDG_STATE_HOME: '/var/state' }, '/home/u'), '/var/state/hoplite/vip.db');
   t.equal(defaultEmbeddedPath({ XDG_STATE_HOME: 'relative' }, '/home/u'), '/home/u/.local/state/hoplite/vip.db');
   t.equal(defaultEmbeddedPath({}, '/home/u'), '/home/u/.local/state/hoplite/vip.db');
+});
+
+t.test('a file of an older version (no pools column): same IPv4 pools write the configuration, other ones are adopted', async (t) => {
+  const A = planPools({ pools: ['10.0.0.0/24'], ipv6Pool: 'fd00:a::/64' }).layout;
+  const old = fresh();
+  const made = await openEmbeddedStore({ path: old, layout: A, quarantineMs: 0 });
+  const v = await made.allocate(req('keep'), 0);
+  await made.close();
+  const dropColumn = (path: string) => withDb(path, (db) => db.exec('ALTER TABLE vip_state DROP COLUMN pools'));
+  dropColumn(old);
+  const other = planPools({ pools: ['10.1.0.0/24'], ipv6Pool: 'fd00:b::/64' }).layout;
+  const adopted = await openEmbeddedStore({ path: old, layout: other, quarantineMs: 0 });
+  t.teardown(() => adopted.close());
+  t.equal(adopted.poolsOutcome, 'adopted');
+  t.equal(adopted.layout.config, undefined, 'the file knows only its IPv4 layout');
+  t.same(adopted.layout.ranges, A.ranges);
+  const vips = await createAllocator({ store: adopted, pools: ['10.1.0.0/24'], ipv6Pool: 'fd00:b::/64' });
+  t.same(vips.pools, { pools: ['10.0.0.0/24'], exclude: [], ipv6Pool: 'fd00:b::/64', allowNonPrivate: false }, 'IPv4 pools read back, this process\'s IPv6 pool');
+  t.equal((await vips.get('keep'))?.ipv6, 'fd00:b::1');
+  t.same(await adopted.check({ repair: false }, 0), { ok: true, problems: [], repaired: [] });
+  t.equal(withDb(old, (db) => db.prepare('SELECT pools FROM vip_state').get() as { pools: string | null }).pools, null, 'nothing written');
+
+  const same = await openEmbeddedStore({ path: old, layout: A, quarantineMs: 0 });
+  t.teardown(() => same.close());
+  t.equal(same.poolsOutcome, 'same');
+  t.same(same.layout.config, A.config, 'the configuration is written now');
+  t.same(await same.get(v.vip.name), v.vip);
+  const later = await openEmbeddedStore({ path: old, layout: planPools({ pools: ['10.0.0.0/24'], ipv6Pool: 'fd00:b::/64' }).layout, quarantineMs: 0 });
+  t.teardown(() => later.close());
+  t.equal(later.poolsOutcome, 'adopted', 'from then on the IPv6 pool is stored too');
+  t.equal(later.layout.config?.ipv6Pool, 'fd00:a::/64');
+  await t.resolves(adopted.refreshLayout().then((l) => t.same(l.config, A.config, 'a running handle follows')));
+});
+
+t.test('stored pools that no longer describe the layout (an older version rewrote it): LAYOUT_DIFFERS, mended by the layout\'s pools', async (t) => {
+  const A = planPools({ pools: ['10.0.0.0/24'] }).layout;
+  const B = planPools({ pools: ['10.0.0.0/24', '10.2.0.0/24'] }).layout;
+  const path = fresh();
+  const s = await openEmbeddedStore({ path, layout: A, quarantineMs: 0 });
+  await s.allocate(req('keep'), 0);
+  await s.close();
+  const poolsOfA = withDb(path, (db) => (db.prepare('SELECT pools FROM vip_state').get() as { pools: string }).pools);
+  (await openEmbeddedStore({ path, layout: B, quarantineMs: 0, updatePools: true })).close();
+  withDb(path, (db) => db.prepare('UPDATE vip_state SET pools = ?').run(poolsOfA)); // what an older version leaves
+  const C = planPools({ pools: ['10.3.0.0/24'] }).layout;
+  const s2 = await openEmbeddedStore({ path, layout: C, quarantineMs: 0 });
+  t.teardown(() => s2.close());
+  t.equal(s2.poolsOutcome, 'adopted');
+  t.same(s2.layout.ranges, B.ranges, 'the layout is followed');
+  t.equal(s2.layout.config, undefined);
+  const report = await s2.check({ repair: true }, 0);
+  t.same(report.problems.map((p) => [p.code, p.repairable]), [['LAYOUT_DIFFERS', false]]);
+  const s3 = await openEmbeddedStore({ path, layout: B, quarantineMs: 0 });
+  t.teardown(() => s3.close());
+  t.equal(s3.poolsOutcome, 'same');
+  t.same(s3.layout.config, B.config);
+  t.same(await s3.check({ repair: false }, 0), { ok: true, problems: [], repaired: [] });
 });

@@ -8,9 +8,13 @@ import {
   ipv4ForIpv6,
   ipv6For,
   layoutPools,
+  layoutKey,
   planPools,
   poolOf,
+  rangeToCidrs,
 } from '../src/pools.js';
+import { configFromRanges, decidePools, encodeStoredPools, layoutFromFingerprint, planFromLayout, poolConfigKey, storedLayout } from '../src/stored-pools.js';
+import type { PoolLayout } from '../src/types.js';
 
 const ip = (s: string) => parseIpv4(s) as number;
 
@@ -106,4 +110,69 @@ t.test('IPv6 mirrors the IPv4 pools in configuration order, whole blocks', async
   t.equal(ipv4ForIpv6(plan, 'fd00:d::1'), undefined);
   t.equal(ipv6For(planPools({ pools: ['10.0.0.0/24'] }), ip('10.0.0.1')), undefined, 'no IPv6 pool');
   t.ok(planPools({ pools: ['10.0.0.0/24'], ipv6Pool: 'fd00::/120' }).ipv6, 'exactly as large is enough');
+});
+
+t.test('the canonical configuration: what the store keeps and compares', async (t) => {
+  const plan = planPools({ pools: ['10.1.0.0/24', '10.0.0.0/24'], exclude: ['10.1.0.5', '10.0.0.128/25', '10.9.9.9', '10.0.0.0'], ipv6Pool: 'fd00:c:0::/64' });
+  t.same(plan.config, {
+    pools: ['10.1.0.0/24', '10.0.0.0/24'],
+    exclude: ['10.0.0.128/25', '10.1.0.5'],
+    ipv6Pool: 'fd00:c::/64',
+    allowNonPrivate: false,
+  }, 'pools in configuration order; exclusions as removed, in address order, none touching no pool; canonical IPv6');
+  t.equal(plan.layout.config, plan.config, 'the layout carries it');
+  // Spelled otherwise, the same addresses: the same key.
+  const same = planPools({ pools: ['10.1.0.0/24', '10.0.0.0/24'], exclude: ['10.0.0.128/26', '10.0.0.192/26', '10.1.0.5/32'], ipv6Pool: 'fd00:c::/64', allowNonPrivate: true });
+  t.equal(poolConfigKey(same.config), poolConfigKey(plan.config));
+  t.not(poolConfigKey(planPools({ pools: ['10.0.0.0/24', '10.1.0.0/24'], exclude: ['10.1.0.5', '10.0.0.128/25'], ipv6Pool: 'fd00:c::/64' }).config), poolConfigKey(plan.config), 'another order: other AAAA');
+  t.not(poolConfigKey(planPools({ pools: ['10.1.0.0/24', '10.0.0.0/24'], exclude: ['10.1.0.5', '10.0.0.128/25'] }).config), poolConfigKey(plan.config), 'no IPv6 pool');
+  // Planning the canonical configuration again gives the same layout and the same configuration.
+  const again = planPools(plan.config);
+  t.equal(layoutKey(again.layout), layoutKey(plan.layout));
+  t.same(again.config, plan.config);
+  t.equal(ipv6For(again, ip('10.0.0.1')), ipv6For(plan, ip('10.0.0.1')));
+  t.same(planPools({ pools: ['10.0.0.0/24'], exclude: ['10.0.0.0/30', '10.0.0.255'] }).config.exclude, ['10.0.0.0/30'], 'network inside a hole stays, a lone broadcast goes');
+  t.same(planPools({ pools: ['10.0.0.0/24', '10.0.1.0/24'], exclude: ['10.0.1.0/24'] }).config.exclude, ['10.0.1.0/24'], 'a pool excluded whole');
+});
+
+t.test('rangeToCidrs', async (t) => {
+  t.same(rangeToCidrs(ip('10.0.0.0'), ip('10.0.0.255')), ['10.0.0.0/24']);
+  t.same(rangeToCidrs(ip('10.0.0.5'), ip('10.0.0.5')), ['10.0.0.5']);
+  t.same(rangeToCidrs(ip('10.0.0.1'), ip('10.0.0.6')), ['10.0.0.1', '10.0.0.2/31', '10.0.0.4/31', '10.0.0.6']);
+  t.same(rangeToCidrs(ip('10.0.0.0'), ip('10.255.255.255')), ['10.0.0.0/8']);
+});
+
+t.test('a layout without its configuration (written by an older Hoplite) is read back', async (t) => {
+  const plan = planPools({ pools: ['192.168.5.0/24', '10.0.0.0/22'], exclude: ['10.0.1.0/24', '10.0.3.7'], ipv6Pool: 'fd00:1::/64' });
+  const bare = layoutFromFingerprint(layoutKey(plan.layout));
+  t.equal(bare.config, undefined);
+  t.equal(bare.size, plan.layout.size);
+  const config = configFromRanges(bare);
+  t.same(config, { pools: ['10.0.0.0/22', '192.168.5.0/24'], exclude: ['10.0.1.0/24', '10.0.3.7'], allowNonPrivate: false }, 'pools in address order');
+  const back = planFromLayout(bare, 'fd00:2::/64');
+  t.equal(layoutKey(back.layout), layoutKey(plan.layout), 'the same IPv4 layout');
+  t.equal(back.ipv6?.cidr, 'fd00:2::/64', 'with the IPv6 pool given');
+  t.equal(planFromLayout(bare, 'fd00:2::/120').ipv6, undefined, 'an IPv6 pool too small for it: none');
+  t.equal(planFromLayout(plan.layout, 'fd00:2::/64').ipv6?.cidr, 'fd00:1::/64', 'a layout with its configuration: that one');
+  t.equal(configFromRanges(layoutFromFingerprint(layoutKey(planPools({ pools: ['11.0.0.0/24'], allowNonPrivate: true }).layout))).allowNonPrivate, true);
+});
+
+t.test('stored pools: encoded with the fingerprint they describe; decidePools', async (t) => {
+  const a = planPools({ pools: ['10.0.0.0/24'], ipv6Pool: 'fd00:a::/64' }).layout;
+  const b = planPools({ pools: ['10.0.0.0/24'], ipv6Pool: 'fd00:b::/64' }).layout;
+  const c = planPools({ pools: ['10.0.1.0/24'] }).layout;
+  const stored = (l: PoolLayout, pools: string | null = encodeStoredPools(l) ?? null) => ({ fingerprint: layoutKey(l), pools });
+  t.same(storedLayout(layoutKey(a), encodeStoredPools(a)).layout.config, a.config);
+  t.equal(storedLayout(layoutKey(c), encodeStoredPools(a)).consistent, false, 'pools of another layout: not followed');
+  t.equal(storedLayout(layoutKey(c), encodeStoredPools(a)).layout.config, undefined);
+  t.equal(storedLayout(layoutKey(c), null).consistent, true, 'no pools: an older store, nothing wrong');
+  t.match(decidePools(undefined, a, false), { outcome: 'created', writeLayout: true, writePools: true });
+  t.match(decidePools(stored(a), a, false), { outcome: 'same', writeLayout: false, writePools: false });
+  t.match(decidePools(stored(a), b, false), { outcome: 'adopted', writeLayout: false, writePools: false });
+  t.match(decidePools(stored(a), b, true), { outcome: 'updated', writeLayout: false, writePools: true }, 'only the IPv6 pool changed');
+  t.match(decidePools(stored(a), c, true), { outcome: 'updated', writeLayout: true, writePools: true });
+  t.match(decidePools(stored(a, null), b, false), { outcome: 'same', writePools: true }, 'an older store with the same IPv4 layout gets the configuration');
+  t.match(decidePools(stored(a, null), c, false), { outcome: 'adopted', writePools: false });
+  t.match(decidePools(stored(c, encodeStoredPools(a) ?? null), c, false), { outcome: 'same', writePools: true }, 'stale pools mended by the layout\'s own pools');
+  t.match(decidePools(stored(a), layoutFromFingerprint(layoutKey(b)), false), { outcome: 'same', writePools: false }, 'a bare layout compares by IPv4 layout');
 });

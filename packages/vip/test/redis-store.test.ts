@@ -6,6 +6,7 @@
 import t from 'tap';
 import { Redis } from 'ioredis';
 import { formatIpv4, parseIpv4 } from '../src/addr.js';
+import { createAllocator } from '../src/allocator.js';
 import { planPools } from '../src/pools.js';
 import { createRedisStore, type RedisStore } from '../src/redis/index.js';
 import type { PoolLayout, VipChange, VipStore, WatchEvent } from '../src/types.js';
@@ -349,4 +350,61 @@ t.test('closed store refuses calls', async (t) => {
   await s.close();
   await t.rejects(s.get('x'), { code: 'HOPLITE_VIP_CLOSED' });
   await t.rejects(s.allocate(named('a', 1), 0), { code: 'HOPLITE_VIP_CLOSED' });
+});
+
+t.test('keys of an older version (no pools key), and pools left stale by one', async (t) => {
+  const prefix = 'legacy';
+  const A = planPools({ pools: ['10.9.0.0/29'], ipv6Pool: 'fd00:9::/64' }).layout;
+  const s = await open(A, 0, { keyPrefix: prefix });
+  const a = await s.allocate(named('a', ip('10.9.0.1')), 0);
+  const poolsOfA = await raw.get(s.keys.pools);
+  await raw.del(s.keys.pools);
+  const other = planPools({ pools: ['10.9.1.0/29'] }).layout;
+  const adopted = await open(other, 0, { keyPrefix: prefix });
+  t.equal(adopted.poolsOutcome, 'adopted');
+  t.equal(adopted.layout.config, undefined, 'only the IPv4 layout is known');
+  t.same(adopted.layout.ranges, A.ranges);
+  t.equal(await raw.exists(s.keys.pools), 0, 'nothing written');
+  const same = await open(A, 0, { keyPrefix: prefix });
+  t.equal(same.poolsOutcome, 'same');
+  t.equal(await raw.get(s.keys.pools), poolsOfA, 'the same IPv4 pools write the configuration');
+  t.same((await adopted.refreshLayout()).config, A.config, 'a running handle follows');
+  t.same(await same.get(a.vip.name), a.vip);
+
+  // An older version rewrites the layout and leaves the pools: they are ignored, check says so.
+  const B = planPools({ pools: ['10.9.0.0/29', '10.9.2.0/29'] }).layout;
+  await open(B, 0, { keyPrefix: prefix, updatePools: true });
+  await raw.set(s.keys.pools, poolsOfA as string);
+  const s2 = await open(planPools({ pools: ['10.9.3.0/29'] }).layout, 0, { keyPrefix: prefix });
+  t.equal(s2.poolsOutcome, 'adopted');
+  t.same(s2.layout.ranges, B.ranges, 'the layout is followed');
+  t.equal(s2.layout.config, undefined);
+  t.same((await s2.check({ repair: true }, 0)).problems.map((p) => [p.code, p.repairable]), [['LAYOUT_DIFFERS', false]]);
+  const s3 = await open(B, 0, { keyPrefix: prefix });
+  t.equal(s3.poolsOutcome, 'same');
+  t.same(s3.layout.config, B.config, 'mended by a process with the layout\'s pools');
+  t.same(await s3.check({ repair: false }, 0), { ok: true, problems: [], repaired: [] });
+});
+
+t.test('createAllocator on Redis: the stored pools win; updatePools replaces them', async (t) => {
+  const prefix = 'facade-pools';
+  const a = await createAllocator({ store: redis.url, pools: ['10.9.4.0/24'], ipv6Pool: 'fd00:94::/64', redis: { keyPrefix: prefix } });
+  t.teardown(() => a.close());
+  t.equal(a.poolsOutcome, 'created');
+  const web = await a.allocate('web');
+  const b = await createAllocator({ store: redis.url, pools: ['10.9.5.0/24'], redis: { keyPrefix: prefix } });
+  t.teardown(() => b.close());
+  t.equal(b.poolsOutcome, 'adopted');
+  t.equal(b.poolsAdopted, true);
+  t.same(await b.get('web'), web.vip, 'same record, AAAA included');
+  t.equal(b.preferredAddress('x'), a.preferredAddress('x'));
+  const c = await createAllocator({ store: redis.url, pools: ['10.9.5.0/24'], updatePools: true, redis: { keyPrefix: prefix } });
+  t.teardown(() => c.close());
+  t.equal(c.poolsOutcome, 'updated');
+  t.equal(c.poolsAdopted, false);
+  t.equal((await c.get('web'))?.ipv6, undefined, 'no IPv6 pool stored any more');
+  t.match((await c.allocate('new')).vip.ipv4, /^10\.9\.5\./);
+  t.same((await a.stats()).map((s) => s.cidr), ['10.9.5.0/24'], 'a running allocator follows (stats reads the pools)');
+  t.equal(a.poolsAdopted, true);
+  t.equal((await a.get('web'))?.ipv6, undefined);
 });
