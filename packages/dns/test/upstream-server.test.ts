@@ -5,11 +5,13 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import { promisify } from 'node:util';
 import * as dnsPacket from 'dns-packet';
 import { createServer, type DnsServer } from '../src/server.js';
 import { forwardStageFactory } from '../src/upstream/forward.js';
 import { mastersStageFactory } from '../src/masters/stage.js';
+import { literalLookup } from '../src/exchange/address.js';
 import { startFakeUpstream, tcpAsk, udpAsk, type FakeUpstream } from './helpers/fake-upstream.js';
 
 const run = promisify(execFile);
@@ -123,4 +125,47 @@ t.test('dig: answers through upstreams and masters; a truncated answer completes
   const out = await dig(port, '+noedns', 'big.example', 'A');
   t.equal(out.split('\n').filter((l) => /^big\.example\.\s+\d+\s+IN\s+A\s/.test(l)).length, 50);
   t.ok(u!.received.some((r) => r.transport === 'tcp'), 'we retried over TCP upstream');
+});
+
+t.test('server: UDP answers and exchanges never call dns.lookup (the sockets resolve IP literals themselves)', async (t) => {
+  const [u, m] = await fakes(t, 2);
+  u!.handler = (q) => ({ answers: [A(q.name, '198.51.100.5')] });
+  m!.handler = (q) => ({ answers: [A(q.name, '10.0.0.5')] });
+  // dgram takes dns.lookup when a socket is created without a `lookup` option; count its calls for
+  // every socket created from here on (the server's listener and its exchange sockets).
+  const original = dns.lookup;
+  let calls = 0;
+  (dns as { lookup: unknown }).lookup = (...args: unknown[]) => {
+    calls++;
+    return (original as (...a: unknown[]) => unknown)(...args);
+  };
+  t.teardown(() => {
+    (dns as { lookup: unknown }).lookup = original;
+  });
+  const { port } = await serve(t, { upstreams: [u!.key], masters: [m!.key] });
+  const atStart = calls; // the TCP listener resolves its host once, at start
+  // A client that does not use dns.lookup either.
+  const client = dgram.createSocket({ type: 'udp4', lookup: literalLookup as unknown as dgram.SocketOptions['lookup'] });
+  await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+  t.teardown(() => client.close());
+  const ask = (name: string, id: number): Promise<dnsPacket.DecodedPacket> =>
+    new Promise((resolve) => {
+      const onMessage = (msg: Buffer): void => {
+        const p = dnsPacket.decode(msg);
+        if (p.id !== id) return;
+        client.off('message', onMessage);
+        resolve(p);
+      };
+      client.on('message', onMessage);
+      client.send(dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: 'A' }] }), port, '127.0.0.1');
+    });
+  t.equal(firstA(await ask('ready.spartan', 1)), '127.0.0.1', 'a local answer (sent at once)');
+  t.equal(firstA(await ask('www.example.com', 2)), '198.51.100.5', 'an upstream answer (sent later)');
+  t.equal(firstA(await ask('leader.mesos', 3)), '10.0.0.5', 'a masters answer');
+  t.equal(calls, atStart, 'dns.lookup was not called for any query');
+  // The check itself works: a socket created without the option does call it.
+  const plain = dgram.createSocket('udp4');
+  await new Promise<void>((r) => plain.send(Buffer.from([0]), port, '127.0.0.1', () => r()));
+  plain.close();
+  t.ok(calls > atStart, 'a default socket goes through dns.lookup');
 });

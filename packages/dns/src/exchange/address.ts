@@ -23,6 +23,16 @@ export function canonicalIp(ip: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A dgram `lookup` for sockets that only ever send to IP literals (upstreams, masters, and
+ * clients' `rinfo.address`): hands the address back at once. Node's default lookup calls
+ * `dns.lookup`, which for a literal still validates it and defers the send to the next tick
+ * (a closure and a nextTick per datagram).
+ */
+export function literalLookup(address: string, family: number, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, address, family);
+}
+
 export function serverKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }

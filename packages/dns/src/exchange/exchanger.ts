@@ -30,7 +30,7 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { Flag, HEADER_SIZE } from '../wire/constants.js';
 import { questionMatches } from '../wire/response.js';
-import type { Family, ServerAddress } from './address.js';
+import { literalLookup, type Family, type ServerAddress } from './address.js';
 import { DeadlineQueue, type Timed } from './deadlines.js';
 import type { DropStats, ServerStats } from './metrics.js';
 import { CryptoRandom, type RandomSource } from './random.js';
@@ -128,11 +128,6 @@ class PooledSocket {
     readonly family: Family,
     readonly createdAt: number,
   ) {}
-}
-
-/** IP literals only: skip dns.lookup (and its nextTick) on every send. */
-function literalLookup(address: string, family: number, cb: (err: Error | null, address: string, family: number) => void): void {
-  cb(null, address, family);
 }
 
 export class Exchanger {

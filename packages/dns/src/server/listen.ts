@@ -3,10 +3,11 @@
  * binds first (the kernel picks a port), then TCP binds that port; if TCP finds it taken, both are
  * released and the pair is tried again (a few times).
  */
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket, type SocketOptions, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createTcpServer, isIPv6, type Server as TcpServer, type Socket } from 'node:net';
 import { ListenError } from '../errors.js';
 import type { ListenAddress } from '../config.js';
+import { literalLookup } from '../exchange/address.js';
 
 const PORT_ZERO_ATTEMPTS = 20;
 /** Socket buffers asked for (the kernel caps them at net.core.rmem_max / wmem_max). */
@@ -22,7 +23,12 @@ export interface Listener {
 
 function bindUdp(address: string, port: number): Promise<UdpSocket> {
   return new Promise((resolve, reject) => {
-    const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', ipv6Only: isIPv6(address) });
+    // Answers go to rinfo.address, always an IP literal: no dns.lookup (and nextTick) per answer.
+    const socket = createSocket({
+      type: isIPv6(address) ? 'udp6' : 'udp4',
+      ipv6Only: isIPv6(address),
+      lookup: literalLookup as unknown as SocketOptions['lookup'],
+    });
     const onError = (err: Error): void => {
       socket.close();
       reject(err);
