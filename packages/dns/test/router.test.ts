@@ -29,6 +29,27 @@ t.test('longest label suffix wins, case-insensitive zones, order within a zone',
   );
 });
 
+t.test('a name whose last label ends no zone goes upstream at once; escaped dots cut alike', async (t) => {
+  const r = new Router([
+    { zone: 'b\\.c', kind: 'forward' },
+    { zone: 'x.y\\.', kind: 'forward' },
+    { zone: 'l4lb.thisdcos.directory', kind: 'local' },
+  ]);
+  t.same(r.route('a.b\\.c'), { kind: 'forward', zone: 'b\\.c' });
+  t.same(r.route('b\\.c'), { kind: 'forward', zone: 'b\\.c' });
+  t.same(r.route('a.c'), UPSTREAM_ROUTE);
+  t.same(r.route('w.x.y\\.'), { kind: 'forward', zone: 'x.y\\.' });
+  t.same(r.route('directory'), UPSTREAM_ROUTE);
+  t.same(r.route('thisdcos.directory'), UPSTREAM_ROUTE);
+  // Local names are remembered; asking again gives the same route object.
+  const first = r.route('app.l4lb.thisdcos.directory');
+  t.same(first, { kind: 'local', zone: 'l4lb.thisdcos.directory' });
+  t.equal(r.route('app.l4lb.thisdcos.directory'), first);
+  // Past cacheSize names the memory starts over; routes stay right.
+  const small = new Router([{ zone: 'z', kind: 'local' }], { cacheSize: 2 });
+  for (let i = 0; i < 10; i++) t.same(small.route(`n${i % 3}.z`), { kind: 'local', zone: 'z' });
+});
+
 t.test('owns() filters a zone: other names fall through to shorter suffixes', async (t) => {
   const r = new Router([
     { zone: '10.in-addr.arpa', kind: 'local', owns: (n: string) => n.endsWith('.0.0.10.in-addr.arpa') },

@@ -10,7 +10,7 @@ import type { Route, RouteKind, ZoneRoute } from '../chain/stage.js';
 export interface RouterOptions {
   /** Apply the reference's renames (default true). */
   readonly renames?: boolean;
-  /** Names whose route is remembered (default 10000; the memory is emptied when full). */
+  /** Names routed `local` whose route is remembered (default 10000; the memory is emptied when full). */
   readonly cacheSize?: number;
 }
 
@@ -28,13 +28,20 @@ export class Router {
   private readonly hasRoot: boolean;
   /** Labels of the longest zone: longer suffixes cannot match. */
   private readonly maxLabels: number;
-  /** Routes already decided, by name (only decisions no `owns` took part in). */
-  private cache = new Map<string, Route>();
-  private readonly cacheMax: number;
+  /** The last label of every zone (not the root): a name whose last label is not here matches none. */
+  private readonly tails = new Set<string>();
+  /**
+   * Routes of names routed `local` (decided without an `owns` filter): the names answered
+   * in-process, which repeat. Other names are decided each time (a few map lookups): most are new
+   * (random names forwarded or fanned out), and remembering them cost more than deciding.
+   */
+  private memo = new Map<string, Route>();
+  private readonly memoMax: number;
+  private consulted = false;
 
   constructor(routes: readonly ZoneRoute[], options: RouterOptions = {}) {
     this.renames = options.renames !== false;
-    this.cacheMax = options.cacheSize ?? 10000;
+    this.memoMax = options.cacheSize ?? 10000;
     for (const r of routes) {
       const zone = normalizeZone(r.zone);
       const entry: Entry = {
@@ -47,7 +54,11 @@ export class Router {
     }
     this.hasRoot = this.table.has('');
     let max = 0;
-    for (const zone of this.table.keys()) if (zone !== '') max = Math.max(max, zone.split('.').length);
+    for (const zone of this.table.keys()) {
+      if (zone === '') continue;
+      max = Math.max(max, zone.split('.').length);
+      this.tails.add(zone.slice(zone.lastIndexOf('.') + 1));
+    }
     this.maxLabels = max;
   }
 
@@ -65,21 +76,24 @@ export class Router {
 
   /**
    * The route for a lowercased lookup name: the longest matching zone suffix whose `owns` accepts
-   * it. Decisions that did not involve an `owns` filter are remembered per name.
+   * it. At most one map lookup per label of the longest zone.
    */
   route(name: string): Route {
-    const hit = this.cache.get(name);
+    const hit = this.memo.get(name);
     if (hit !== undefined) return hit;
+    if (!this.hasRoot) {
+      // A zone that is a suffix of the name ends with the name's last label (also when escaped
+      // dots are involved: both are cut at their last '.'). Most forwarded names stop here.
+      if (!this.tails.has(name.slice(name.lastIndexOf('.') + 1))) return UPSTREAM_ROUTE;
+    }
     this.consulted = false;
     const route = this.decide(name);
-    if (!this.consulted) {
-      if (this.cache.size >= this.cacheMax) this.cache = new Map();
-      this.cache.set(name, route);
+    if (route.kind === 'local' && !this.consulted) {
+      if (this.memo.size >= this.memoMax) this.memo = new Map();
+      this.memo.set(name, route);
     }
     return route;
   }
-
-  private consulted = false;
 
   private decide(name: string): Route {
     const table = this.table;
