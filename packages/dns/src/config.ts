@@ -8,6 +8,7 @@ import type { LocalZoneConfig, ResolvedLocalZone } from './local/types.js';
 import { validateLocalZones } from './local/config.js';
 import { checkMastersConfig, type MastersConfigInput } from './masters/config.js';
 import { checkForwardConfig, type UpstreamsConfigInput } from './upstream/config.js';
+import { checkCacheConfig, CACHE_DEFAULTS, type CacheConfig, type CacheConfigInput } from './cache/config.js';
 
 export interface ListenAddress {
   /** An IPv4 or IPv6 address (no host names). */
@@ -47,6 +48,8 @@ export interface ServerConfigInput {
   readonly upstreams?: UpstreamsConfigInput | readonly string[];
   /** The forward stage: zone -> its servers (see docs/dns-forwarding.md). */
   readonly forwardZones?: Readonly<Record<string, readonly string[]>>;
+  /** The cache stage: true (defaults), false (no cache stage), or its options (see docs/dns.md#cache). */
+  readonly cache?: boolean | CacheConfigInput;
 }
 
 /** The validated config, defaults applied, frozen. */
@@ -71,6 +74,8 @@ export interface ServerConfig {
   readonly upstreams: UpstreamsConfigInput | readonly string[] | undefined;
   /** As given (validated): the forward stage reads it. */
   readonly forwardZones: Readonly<Record<string, readonly string[]>> | undefined;
+  /** The cache stage (enabled: false: not in the chain). */
+  readonly cache: CacheConfig;
 }
 
 export const SERVER_DEFAULTS = Object.freeze({
@@ -82,6 +87,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   ready: true,
   localCacheEntries: 10_000,
   shutdownTimeoutMs: 5_000,
+  cache: CACHE_DEFAULTS,
 });
 
 const TOP_KEYS = [
@@ -97,6 +103,7 @@ const TOP_KEYS = [
   'masters',
   'upstreams',
   'forwardZones',
+  'cache',
 ] as const;
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -220,6 +227,8 @@ export function validateServerConfig(input: unknown = {}): ServerConfig {
   // The masters and forward stages validate their own keys; their problems are reported with ours.
   problems.push(...checkMastersConfig({ masters: input.masters }).problems);
   problems.push(...checkForwardConfig({ upstreams: input.upstreams, forwardZones: input.forwardZones }).problems);
+  const cache = checkCacheConfig(input.cache);
+  problems.push(...cache.problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     listen: Object.freeze(listen),
@@ -234,5 +243,6 @@ export function validateServerConfig(input: unknown = {}): ServerConfig {
     masters: input.masters as ServerConfig['masters'],
     upstreams: input.upstreams as ServerConfig['upstreams'],
     forwardZones: input.forwardZones as ServerConfig['forwardZones'],
+    cache: cache.config,
   });
 }

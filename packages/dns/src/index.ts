@@ -66,6 +66,10 @@ export {
   type UpstreamsConfigInput,
 } from './upstream/config.js';
 
+// Cache stage (see docs/dns.md#cache)
+export { createCacheStage, cacheStageFactory, cacheKey, CacheStage, CACHE_STAGE, type CacheStageContext } from './cache/stage.js';
+export { validateCacheConfig, CACHE_DEFAULTS, type CacheConfig, type CacheConfigInput } from './cache/config.js';
+
 // Wire helpers
 export {
   HEADER_SIZE,
