@@ -20,7 +20,7 @@ import { normalizePart, vipName } from './names.js';
 import { inLayout, ipv4ForIpv6, ipv6For, planPools, type PoolOptions, type PoolPlan } from './pools.js';
 import { normalizePorts } from './records.js';
 import type { RedisStoreOptions } from './redis/store.js';
-import { describePools, planFromLayout, poolConfigKey } from './stored-pools.js';
+import { describePools, planFromLayout, poolConfigKey, POOLS_ADOPTED_LOG } from './stored-pools.js';
 import { parseStoreSpec, redactStoreSpec } from './store-url.js';
 import type {
   AllocateResult,
@@ -241,7 +241,7 @@ export class Allocator {
       // An owned store said so when it opened; a store given as an instance did not know our options.
       this.#logger.warn(
         { configured: describePools(plan.layout), stored: describePools(this.#plan.layout) },
-        'vip pools differ from the store; using the stored pools (updatePools replaces them)',
+        POOLS_ADOPTED_LOG,
       );
     }
   }

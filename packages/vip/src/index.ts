@@ -39,7 +39,7 @@ export {
   type PoolOptions,
   type PoolPlan,
 } from './pools.js';
-export { describePools, planFromLayout, poolConfigKey } from './stored-pools.js';
+export { describePools, planFromLayout, poolConfigKey, POOLS_ADOPTED_LOG } from './stored-pools.js';
 export { nameHash, preferredAddress } from './hash.js';
 export { formatIpv4, parseIpv4 } from './addr.js';
 

@@ -18,6 +18,9 @@ import { parseIpv4Cidr, type Ipv4Cidr } from './addr.js';
 import { holes, isPrivateIpv4, layoutKey, planPools, type PoolPlan } from './pools.js';
 import type { PoolConfig, PoolLayout, PoolsOutcome } from './types.js';
 
+/** The warning logged when a store holding other pools is opened (the stored ones are used). */
+export const POOLS_ADOPTED_LOG = 'vip pools differ from the store; using the stored pools';
+
 /** Compare two configurations: equal keys hand out the same addresses and the same AAAA. */
 export function poolConfigKey(config: PoolConfig): string {
   return JSON.stringify([config.pools, config.exclude, config.ipv6Pool ?? null]);

@@ -32,7 +32,7 @@ import {
 import { inLayout, layoutKey, layoutPools, rangeIndexOf } from '../pools.js';
 import { decodePorts, encodePorts, hasAllPorts, mergePorts, validateTable } from '../records.js';
 import { isNormalizedVipName } from '../names.js';
-import { decidePools, describePools, encodeStoredPools, storedLayout } from '../stored-pools.js';
+import { decidePools, describePools, encodeStoredPools, POOLS_ADOPTED_LOG, storedLayout } from '../stored-pools.js';
 import type {
   AllocateRequest,
   AllocateResult,
@@ -883,7 +883,7 @@ function initialize(
 function logAdopted(logger: Logger, path: string, configured: PoolLayout, state: StateRow): void {
   logger.warn(
     { path, configured: describePools(configured), stored: describePools(storedLayout(state.layout_key, state.pools).layout) },
-    'vip pools differ from the store; using the stored pools (updatePools replaces them)',
+    POOLS_ADOPTED_LOG,
   );
 }
 

@@ -16,7 +16,7 @@ import {
 } from '../errors.js';
 import { layoutKey, layoutPools, poolOf } from '../pools.js';
 import { normalizePorts, validateTable } from '../records.js';
-import { describePools, encodeStoredPools, poolConfigKey, storedLayout } from '../stored-pools.js';
+import { describePools, encodeStoredPools, poolConfigKey, POOLS_ADOPTED_LOG, storedLayout } from '../stored-pools.js';
 import type {
   AllocateRequest,
   AllocateResult,
@@ -185,6 +185,15 @@ export class RedisStore implements VipStore {
     return this.#layout;
   }
 
+  /** The stored layout for an error message: read again (the script decided on the stored one), or the last known. */
+  async #currentLayout(): Promise<PoolLayout> {
+    try {
+      return await this.refreshLayout();
+    } catch {
+      return this.#layout;
+    }
+  }
+
   /**
    * Write the pools when the store holds none, else follow the stored ones (or replace them with
    * `updatePools`). At open: with the given layout; after Redis lost its data: with the layout
@@ -216,7 +225,7 @@ export class RedisStore implements VipStore {
     else if (status === 'adopted') {
       log.warn(
         { store: this.#s.name, configured: describePools(layout), stored: describePools(this.#layout) },
-        'vip pools differ from the store; using the stored pools (updatePools replaces them)',
+        POOLS_ADOPTED_LOG,
       );
     } else if (status === 'updated') {
       const previous = str(reply[3]) === '' ? '(none)' : describePools(storedLayout(str(reply[3]), str(reply[4])).layout);
@@ -271,7 +280,7 @@ export class RedisStore implements VipStore {
       this.#s.sweepLimit,
     ]);
     const status = str(reply[0]);
-    if (status === 'exhausted') throw new PoolExhaustedError(req.name, layoutPools(await this.refreshLayout()));
+    if (status === 'exhausted') throw new PoolExhaustedError(req.name, layoutPools(await this.#currentLayout()));
     if (status !== 'ok') throw new Error(`allocate script returned ${status}`);
     return this.#result(reply);
   }
@@ -299,7 +308,7 @@ export class RedisStore implements VipStore {
     ]);
     const status = str(reply[0]);
     const address = formatIpv4(req.address);
-    if (status === 'outside') throw new AddressOutsidePoolError(address, layoutPools(await this.refreshLayout()).map((p) => p.cidr));
+    if (status === 'outside') throw new AddressOutsidePoolError(address, layoutPools(await this.#currentLayout()).map((p) => p.cidr));
     if (status === 'taken') {
       const reason = str(reply[2]) === 'quarantined' ? 'quarantined' : 'used';
       throw new AddressTakenError(address, req.name, str(reply[1]), reason, reason === 'quarantined' ? Number(str(reply[3])) : undefined);
