@@ -528,3 +528,70 @@ t.test('an OPT in the middle of the additional section is cut out; TTL offsets f
   t.same(ttls(hitEdns), [50, 30]);
   t.equal(decode(hitEdns).additionals!.length, 2, 'the record and our OPT');
 });
+
+// ---- prefetch ----------------------------------------------------------------------------------
+
+t.test('prefetch: a popular entry near expiry is asked again in the background', async (t) => {
+  const s = setup({ prefetch: 3, prefetchPercent: 10 });
+  let address = '192.0.2.1';
+  s.next.respond = (q) => reply(q, { answers: [A(q.qname, 100, address)] });
+  s.ask({ name: 'popular.example.org' });
+  s.ask({ name: 'popular.example.org' });
+  s.ask({ name: 'popular.example.org' }); // 2 hits so far
+  s.clock.now += 85_000; // 15 s left: not yet within 10 %
+  s.ask({ name: 'popular.example.org' }); // 3 hits
+  t.equal(s.next.calls.length, 1);
+  s.clock.now += 6_000; // 9 s left
+  address = '192.0.2.2';
+  const hit = s.ask({ name: 'popular.example.org' });
+  t.same(ttls(hit), [9], 'the client is answered from the entry');
+  t.equal(s.next.calls.length, 2, 'and the next stages were asked in the background');
+  t.equal(s.next.calls[1]!.maxResponseSize, 65535);
+  t.equal(s.counter('hoplite_dns_cache_prefetches_total'), 1);
+  const after = s.ask({ name: 'popular.example.org' });
+  t.equal((decode(after).answers![0] as dnsPacket.StringAnswer).data, '192.0.2.2', 'the refreshed entry');
+  t.same(ttls(after), [100]);
+  t.equal(s.next.calls.length, 2);
+
+  // A slow refresh: one at a time per entry; a failure leaves the entry as it was.
+  s.clock.now += 91_000;
+  let release: (b: Buffer) => void = () => {};
+  s.next.respond = (q) => new Promise<Buffer>((resolve) => (release = () => resolve(reply(q, { rcode: 2 }))));
+  for (let i = 0; i < 3; i++) s.ask({ name: 'popular.example.org' });
+  s.clock.now += 1_000;
+  for (let i = 0; i < 3; i++) s.ask({ name: 'popular.example.org' });
+  t.equal(s.next.calls.length, 3, 'one refresh on its way');
+  release(Buffer.alloc(0));
+  await new Promise((r) => setImmediate(r));
+  t.equal((decode(s.ask({ name: 'popular.example.org' })).answers![0] as dnsPacket.StringAnswer).data, '192.0.2.2', 'SERVFAIL changed nothing');
+
+  const off = setup();
+  for (let i = 0; i < 10; i++) off.ask({ name: 'popular.example.org' });
+  off.clock.now += 59_000;
+  off.ask({ name: 'popular.example.org' });
+  t.equal(off.next.calls.length, 1, 'off by default');
+});
+
+// ---- docs --------------------------------------------------------------------------------------
+
+t.test('docs: every cache key and metric is in docs/dns.md#cache; the README examples validate', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const doc = readFileSync(`${root}docs/dns.md`, 'utf8');
+  const section = doc.slice(doc.indexOf('## Cache'), doc.indexOf('## Options'));
+  t.ok(section.length > 1000, 'the section exists');
+  for (const k of Object.keys(CACHE_DEFAULTS)) t.match(section, `| \`cache.${k}\` | \`${String((CACHE_DEFAULTS as unknown as Record<string, unknown>)[k])}\``, k);
+  const s = setup();
+  const names = [...s.metrics.render().matchAll(/^# TYPE (hoplite_dns_cache_\w+)/gm)].map((m) => m[1]!);
+  t.ok(names.length >= 9);
+  for (const n of names) t.match(section, `| \`${n}\` |`, n);
+
+  const readme = readFileSync(`${root}packages/dns/src/cache/README.md`, 'utf8');
+  const examples = [...readme.matchAll(/cache: (\{[^}]*\}|true|false)/g)].map((m) => m[1]!);
+  t.ok(examples.length >= 2);
+  for (const e of examples) {
+    const json = e.replace(/([{,]\s*)([A-Za-z]+):/g, '$1"$2":');
+    t.doesNotThrow(() => validateCacheConfig(JSON.parse(json)), e);
+  }
+});

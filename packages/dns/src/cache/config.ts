@@ -20,6 +20,8 @@ export interface CacheConfigInput {
   readonly staleAnswerTtl?: number;
   readonly staleRefresh?: number;
   readonly keepOnNxdomain?: number;
+  readonly prefetch?: number;
+  readonly prefetchPercent?: number;
 }
 
 export interface CacheConfig {
@@ -53,6 +55,13 @@ export interface CacheConfig {
    * long ago, the positive entry answers instead (stale TTL) and stays, s. 0: off (NXDOMAIN wins).
    */
   readonly keepOnNxdomain: number;
+  /**
+   * An entry hit at least this many times during its lifetime is asked again in the background
+   * once its remaining lifetime falls to `prefetchPercent` % (on the next hit then). 0: off.
+   */
+  readonly prefetch: number;
+  /** See `prefetch`: 1 .. 99 (% of the entry's lifetime left). */
+  readonly prefetchPercent: number;
 }
 
 export const CACHE_DEFAULTS: CacheConfig = Object.freeze({
@@ -68,6 +77,8 @@ export const CACHE_DEFAULTS: CacheConfig = Object.freeze({
   staleAnswerTtl: 30,
   staleRefresh: 30,
   keepOnNxdomain: 0,
+  prefetch: 0,
+  prefetchPercent: 10,
 });
 
 /** Every key of `cache` (docs test). */
@@ -106,6 +117,8 @@ export function checkCacheConfig(v: unknown): { config: CacheConfig; problems: C
     staleAnswerTtl: intOption(v, 'staleAnswerTtl', p, d.staleAnswerTtl, 1, 86_400, problems, ' s'),
     staleRefresh: intOption(v, 'staleRefresh', p, d.staleRefresh, 0, 86_400, problems, ' s (0: ask every time)'),
     keepOnNxdomain: intOption(v, 'keepOnNxdomain', p, d.keepOnNxdomain, 0, MAX_TTL, problems, ' s (0: off)'),
+    prefetch: intOption(v, 'prefetch', p, d.prefetch, 0, 1_000_000, problems, ' hits (0: off)'),
+    prefetchPercent: intOption(v, 'prefetchPercent', p, d.prefetchPercent, 1, 99, problems, ' %'),
   });
   if (config.minTtl > config.maxTtl) {
     problems.push({ key: `${p}minTtl`, value: config.minTtl, expected: `at most cache.maxTtl (${config.maxTtl})` });

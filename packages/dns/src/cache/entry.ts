@@ -49,6 +49,10 @@ export class Entry {
   ref = false;
   /** While expired, answer stale without asking the next stages until then (ms, clock time). */
   staleRetryUntil = 0;
+  /** Fresh hits (counted only with prefetch on). */
+  hits = 0;
+  /** A background refresh (prefetch) is on its way. */
+  prefetching = false;
   /** Entry lifetime end (ms, clock time). */
   readonly expiresAt: number;
   /** Kept until then for stale answers / keepOnNxdomain; dropped after (ms, clock time). */

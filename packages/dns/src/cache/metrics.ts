@@ -20,6 +20,8 @@ export class CacheMetrics {
   readonly stale: PerKind;
   /** Positive entries answered instead of a later NXDOMAIN (keepOnNxdomain). */
   readonly kept: CounterChild;
+  /** Background refreshes started (prefetch). */
+  readonly prefetches: CounterChild;
   /** Answers stored. */
   readonly inserts: PerKind;
   /** Entries evicted to make room. */
@@ -35,6 +37,7 @@ export class CacheMetrics {
     this.misses = m.counter('hoplite_dns_cache_misses_total', 'Queries handed to the next stages: no fresh entry').labels();
     this.stale = perKind('hoplite_dns_cache_stale_total', 'Expired entries answered because the next stages failed (RFC 8767), by kind');
     this.kept = m.counter('hoplite_dns_cache_kept_total', 'Positive entries answered instead of a later NXDOMAIN (keepOnNxdomain)').labels();
+    this.prefetches = m.counter('hoplite_dns_cache_prefetches_total', 'Popular entries asked again in the background before they expire (prefetch)').labels();
     this.inserts = perKind('hoplite_dns_cache_inserts_total', 'Answers stored, by kind');
     this.evictions = perKind('hoplite_dns_cache_evictions_total', 'Entries evicted to make room, by kind');
     const uncached = m.counter('hoplite_dns_cache_uncached_total', 'Answers not stored, by reason (malformed, truncated, rcode, question, ttl_zero, no_soa, too_large)');

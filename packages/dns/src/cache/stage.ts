@@ -29,6 +29,8 @@ export const CACHE_STAGE = 'cache';
 export type CacheStageContext = StageContext & { readonly clock?: Clock };
 
 const RD_CD = Flag.RD | Flag.CD;
+/** Background refreshes (prefetch) on their way at most. */
+export const PREFETCH_MAX_IN_FLIGHT = 64;
 
 /**
  * The cache key: lowercased asked name, then qtype, qclass, DO and CD folded into one number
@@ -52,6 +54,12 @@ export class CacheStage implements Stage {
   private readonly keepMs: number;
   /** How long past expiry entries are kept, s. */
   private readonly retain: number;
+  private readonly prefetchHits: number;
+  /** Prefetch once remaining ms <= lifetime s * this. */
+  private readonly prefetchMsPerTtl: number;
+  /** Background refreshes on their way. */
+  private prefetching = 0;
+  private closed = false;
 
   constructor(
     readonly config: CacheConfig,
@@ -64,6 +72,8 @@ export class CacheStage implements Stage {
     this.staleMs = config.staleTtl * 1000;
     this.keepMs = config.keepOnNxdomain * 1000;
     this.retain = Math.max(config.staleTtl, config.keepOnNxdomain);
+    this.prefetchHits = config.prefetch;
+    this.prefetchMsPerTtl = config.prefetchPercent * 10;
     this.store = new CacheStore(config, (kind) => this.metrics.evictions[kind].inc());
     this.metrics = new CacheMetrics(ctx.metrics, this.store);
   }
@@ -76,10 +86,13 @@ export class CacheStage implements Stage {
     const key = cacheKey(q);
     const now = this.clock();
     const e = this.store.get(key);
-    if (e !== undefined) {
+    if (e !== undefined && e.questionEnd === q.questionEnd) {
       if (now < e.expiresAt) {
         e.ref = true;
         this.metrics.hits[e.kind].inc();
+        if (this.prefetchHits > 0 && ++e.hits >= this.prefetchHits && e.expiresAt - now <= e.ttl * this.prefetchMsPerTtl) {
+          this.prefetch(e, q, key, next);
+        }
         return this.answer(e, q, now, false);
       }
       if (now >= e.retainUntil) this.store.delete(e);
@@ -105,7 +118,7 @@ export class CacheStage implements Stage {
     const rcode = resp[3]! & 0xf;
     if (rcode === Rcode.SERVFAIL) {
       const e = this.store.get(key);
-      if (e !== undefined && now < e.expiresAt + this.staleMs) {
+      if (e !== undefined && e.questionEnd === q.questionEnd && now < e.expiresAt + this.staleMs) {
         e.ref = true;
         if (now < e.expiresAt) {
           // Refreshed by another query meanwhile.
@@ -122,27 +135,63 @@ export class CacheStage implements Stage {
     }
     if (rcode === Rcode.NXDOMAIN && this.keepMs > 0) {
       const e = this.store.get(key);
-      if (e !== undefined && e.kind === POSITIVE && now < e.expiresAt + this.keepMs) {
+      if (e !== undefined && e.kind === POSITIVE && e.questionEnd === q.questionEnd && now < e.expiresAt + this.keepMs) {
         e.ref = true;
         this.metrics.kept.inc();
         this.logger.debug({ qname: q.qname, qtype: q.qtype }, 'answer kept over nxdomain');
         return this.answer(e, q, now, now >= e.expiresAt);
       }
     }
+    const made = this.insert(q, key, resp, now);
+    if (made === undefined) return this.fit(resp, q);
+    return resp.length > q.maxResponseSize ? this.answer(made, q, now, false) : resp;
+  }
+
+  /** Store an answer (NOERROR / NXDOMAIN) when it may be stored; undefined when not. */
+  private insert(q: Query, key: string, resp: Buffer, now: number): Entry | undefined {
     const made = makeEntry(resp, q, key, this.config, now, this.retain);
     if (typeof made === 'string') {
       this.metrics.notCached(made);
       // A definitive answer we do not keep still replaces what we had (no stale answer from before it).
       if (made === 'ttl_zero' || made === 'no_soa') this.dropKey(key);
-      return this.fit(resp, q);
+      return undefined;
     }
     if (!this.store.set(made, now)) {
       this.metrics.notCached('too_large');
       this.dropKey(key);
-      return this.fit(resp, q);
+      return undefined;
     }
     this.metrics.inserts[made.kind].inc();
-    return resp.length > q.maxResponseSize ? this.answer(made, q, now, false) : resp;
+    return made;
+  }
+
+  /**
+   * Ask the next stages again for a popular entry close to its expiry, in the background (the
+   * client was answered from the entry). At most PREFETCH_MAX_IN_FLIGHT at once, one per entry.
+   * A failure or an NXDOMAIN leaves the entry as it is (it expires, then the usual rules apply).
+   */
+  private prefetch(e: Entry, q: Query, key: string, next: Next): void {
+    if (e.prefetching || this.prefetching >= PREFETCH_MAX_IN_FLIGHT || this.closed) return;
+    e.prefetching = true;
+    this.prefetching++;
+    this.metrics.prefetches.inc();
+    const done = (resp: unknown): void => {
+      this.prefetching--;
+      e.prefetching = false;
+      if (this.closed || !(resp instanceof Uint8Array) || resp.length < HEADER_SIZE) return;
+      const rcode = resp[3]! & 0xf;
+      if (rcode === Rcode.NOERROR || (rcode === Rcode.NXDOMAIN && e.kind !== POSITIVE)) this.insert(q, key, resp as Buffer, this.clock());
+    };
+    let ans: Answer;
+    try {
+      ans = next({ ...q, maxResponseSize: TCP_MAX_SIZE });
+    } catch {
+      done(undefined);
+      return;
+    }
+    if (ans instanceof Uint8Array) done(ans);
+    else if (ans !== null && typeof ans === 'object' && typeof ans.then === 'function') ans.then(done, () => done(undefined));
+    else done(undefined);
   }
 
   private dropKey(key: string): void {
@@ -222,6 +271,7 @@ export class CacheStage implements Stage {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.store.clear();
   }
 }
