@@ -71,9 +71,8 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
     maxInFlight: cfg.maxInFlight,
   });
   const tcp = new TcpConnections(engine, cfg.tcp, log, metrics);
-  const sends = new UdpSends();
   const listeners = await bindAll(cfg.listen, (s) => tcp.accept(s));
-  for (const l of listeners) attachUdp(l.udp, engine, sends, log);
+  for (const l of listeners) attachUdp(l.udp, engine, log);
   const bound: BoundAddress[] = [];
   for (const l of listeners) {
     bound.push(Object.freeze({ transport: 'udp', address: l.address, port: l.port, family: l.family }));
@@ -90,7 +89,7 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
     });
 
   const stages: Stage[] = [];
-  const server = new Server(cfg, listeners, bound, metrics, stages, engine, tcp, sends, log);
+  const server = new Server(cfg, listeners, bound, metrics, stages, engine, tcp, log);
   try {
     const zones = cfg.ready ? [...readyZones(), ...cfg.localZones] : [...cfg.localZones];
     const localCtx = ctxFor('local');
@@ -138,32 +137,31 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
   return server;
 }
 
-/** UDP answers that completed asynchronously and are being sent (close() waits for them). */
-class UdpSends {
-  pending = 0;
-  private waiters: Array<() => void> = [];
-  readonly done = (): void => {
-    if (--this.pending === 0 && this.waiters.length > 0) {
-      const w = this.waiters;
-      this.waiters = [];
-      for (const f of w) f();
+/**
+ * Resolves when no UDP answer waits in a listener's send queue. A send normally completes at once
+ * (the kernel takes the datagram inside socket.send); only when the socket buffer is full does
+ * libuv queue it until the socket is writable. Polled, so that answers need no send callback (a
+ * callback costs a nextTick per answer).
+ */
+async function udpSendQueuesEmpty(listeners: readonly Listener[]): Promise<void> {
+  const queued = (l: Listener): boolean => {
+    try {
+      return l.udp.getSendQueueCount() > 0;
+    } catch {
+      return false; // closed
     }
   };
-  whenIdle(): Promise<void> {
-    if (this.pending === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
+  while (listeners.some(queued)) await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
-function attachUdp(socket: UdpSocket, engine: Engine, sends: UdpSends, log: Logger): void {
+function attachUdp(socket: UdpSocket, engine: Engine, log: Logger): void {
   // Answers that complete later go back through this sink, to the client's address and port.
   const sink: ReplySink = {
     reply(q: Query, resp: Buffer): void {
-      sends.pending++;
       try {
-        socket.send(resp, q.clientPort, q.clientAddress, sends.done);
+        socket.send(resp, q.clientPort, q.clientAddress);
       } catch {
-        sends.done(); // The socket is closed: nothing to answer with.
+        // The socket is closed: nothing to answer with.
       }
     },
   };
@@ -192,7 +190,6 @@ class Server implements DnsServer {
     readonly stages: readonly Stage[],
     private readonly engine: Engine,
     private readonly tcp: TcpConnections,
-    private readonly sends: UdpSends,
     private readonly log: Logger,
   ) {}
 
@@ -223,7 +220,7 @@ class Server implements DnsServer {
     });
     const drained = (async () => {
       await Promise.all([this.engine.whenIdle(), this.tcp.whenEmpty()]);
-      await this.sends.whenIdle();
+      await udpSendQueuesEmpty(this.listeners);
     })();
     await Promise.race([drained, deadline]);
     clearTimeout(timer);
