@@ -52,7 +52,7 @@ class MastersQuery extends RelayQuery implements ExchangeListener {
     super(query, stage.config.ednsUdpSize, stage.udpSize);
   }
 
-  start(masters: readonly Server[]): Promise<Buffer> {
+  start(masters: readonly Server[]): Answer {
     const s = this.stage;
     const c = s.config;
     const now = s.deadlines.clock();
@@ -62,7 +62,7 @@ class MastersQuery extends RelayQuery implements ExchangeListener {
     for (let i = 0; i < masters.length; i++) {
       this.exchanges.push(s.exchanger.send(masters[i]!, this.message, this.questionEnd, c.timeout, this, i, this.takeMessage(), now));
     }
-    return this.promise;
+    return this;
   }
 
   onExchangeDone(_ex: Exchange, reply: Buffer | undefined, _failure: ExchangeFailure | undefined): void {

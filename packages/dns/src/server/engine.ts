@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Answer, Next, Query, RouteKind, Transport } from '../chain/stage.js';
+import { Deferred, type DeferredSink, type DeferredTarget } from '../chain/deferred.js';
 import type { CounterChild, HistogramChild, Registry } from '../metrics/registry.js';
 import type { Router } from '../router/router.js';
 import { Rcode, RcodeName, TCP_MAX_SIZE, UDP_MIN_SIZE } from '../wire/constants.js';
@@ -31,12 +32,9 @@ export type Outcome = Buffer | typeof PENDING | undefined;
 export const PENDING = null;
 
 /** Where answers that complete later are delivered (the UDP socket, the TCP connection). */
-export interface ReplySink {
-  /** Never throws. */
-  reply(q: Query, resp: Buffer): void;
-}
+export type ReplySink = DeferredSink;
 
-export class Engine {
+export class Engine implements DeferredTarget {
   /** The composed chain; until createServer sets it, every query is answered SERVFAIL. */
   chain: Next;
   router: Router | undefined;
@@ -141,6 +139,14 @@ export class Engine {
       return this.finish(q, this.stageFailed(q, err));
     }
     if (ans instanceof Uint8Array) return this.finish(q, ans);
+    if (ans instanceof Deferred) {
+      // The built-in relay stages: delivered to deferredDone, no Promise.
+      const value = ans.value;
+      if (value !== undefined) return this.finish(q, value);
+      this.inFlight++;
+      ans.deliverTo(this, q, sink);
+      return PENDING;
+    }
     if (ans === null || typeof ans !== 'object' || typeof (ans as Promise<Buffer>).then !== 'function') {
       return this.finish(q, this.stageFailed(q, new TypeError('stage returned neither a Buffer nor a Promise')));
     }
@@ -156,6 +162,12 @@ export class Engine {
       },
     );
     return PENDING;
+  }
+
+  /** A Deferred answer settled (see process). */
+  deferredDone(q: Query, sink: ReplySink, answer: Buffer): void {
+    sink.reply(q, this.finish(q, answer instanceof Uint8Array ? answer : this.stageFailed(q, new TypeError('stage resolved to a non-Buffer'))));
+    this.settled();
   }
 
   private settled(): void {

@@ -88,12 +88,12 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
     super(query, stage.config.upstreams.ednsUdpSize, stage.udpSize);
   }
 
-  start(order: UpstreamServer[], parallel: number, now: number): Promise<Buffer> {
+  start(order: UpstreamServer[], parallel: number, now: number): Answer {
     this.order = order;
     const s = this.stage;
     s.deadlines.add(this, now + s.config.upstreams.deadline);
     for (let i = 0; i < parallel && this.nextServer < order.length; i++) this.launch(now);
-    return this.promise;
+    return this;
   }
 
   private launch(now?: number): void {

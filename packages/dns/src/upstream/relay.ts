@@ -2,8 +2,10 @@
  * What the forward and masters stages share per query: the message sent out (the client's raw
  * query, its question renamed when the router renamed it, an OPT of ours when it had none) and
  * the client's answer made from a server's reply (the client's ID, its question when renamed, no
- * OPT when it sent none, fitted to its buffer). Plus the promise without a per-query closure.
+ * OPT when it sent none, fitted to its buffer). The query is itself the stage's Answer: a
+ * Deferred, delivered to the server without a Promise (chain/deferred.ts).
  */
+import { Deferred } from '../chain/deferred.js';
 import type { Query } from '../chain/stage.js';
 import type { Timed } from '../exchange/deadlines.js';
 import { Rcode } from '../wire/constants.js';
@@ -12,12 +14,7 @@ import { appendOpt, removeOpt, setId } from '../wire/relay.js';
 import { errorResponse, fitResponse } from '../wire/response.js';
 import { restoreQuestion, rewriteQuestion } from '../wire/rewrite.js';
 
-let captured: ((b: Buffer) => void) | undefined;
-function capture(resolve: (b: Buffer) => void): void {
-  captured = resolve;
-}
-
-export abstract class RelayQuery implements Timed {
+export abstract class RelayQuery extends Deferred implements Timed {
   deadline = 0;
   heapIndex = -1;
   /** The message sent to servers (ID overwritten per exchange). */
@@ -27,8 +24,6 @@ export abstract class RelayQuery implements Timed {
   /** `message` is our own copy, not yet handed to an exchange (the first send may take it). */
   ownMessage = false;
   finished = false;
-  readonly promise: Promise<Buffer>;
-  private readonly resolve: (b: Buffer) => void;
 
   constructor(
     readonly query: Query,
@@ -36,6 +31,7 @@ export abstract class RelayQuery implements Timed {
     /** Our OPT size, for our own error answers. */
     readonly udpSize: number,
   ) {
+    super();
     let message = query.raw;
     let questionEnd = query.questionEnd;
     if (query.renamed) {
@@ -53,9 +49,6 @@ export abstract class RelayQuery implements Timed {
     }
     this.message = message;
     this.questionEnd = questionEnd;
-    this.promise = new Promise<Buffer>(capture);
-    this.resolve = captured!;
-    captured = undefined;
   }
 
   abstract onDeadline(now: number): void;
@@ -86,10 +79,10 @@ export abstract class RelayQuery implements Timed {
     return errorResponse(this.query, rcode, this.udpSize);
   }
 
-  /** Resolve the client's promise once. */
+  /** Settle the client's answer once. */
   settle(answer: Buffer): void {
     if (this.finished) return;
     this.finished = true;
-    this.resolve(answer);
+    this.resolveWith(answer);
   }
 }
