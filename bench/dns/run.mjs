@@ -4,7 +4,8 @@
 //   node bench/dns/run.mjs [--scenario forwarding,fanout,local] [--servers hoplite,dnsmasq,...]
 //        [--runs 5] [--duration 10] [--warmup 2] [--rate 10000] [--budget 5400]
 //        [--fanout-variants all-up,one-dead] [--local-names 300] [--clients 4] [--outstanding 100]
-//        [--max-other 25] [--retries 2] [--quiet-wait 60] [--hoplite-module M] [--no-pin] [--out FILE.json]
+//        [--max-other 25] [--retries 2] [--quiet-wait 60] [--hoplite-build head|dist|live] [--hoplite-module M]
+//        [--no-pin] [--out FILE.json]
 //
 // For each scenario: start the upstream(s) (knotd), then for each round start every selected server
 // in turn (round-robin, Hoplite first), probe it, warm it up, and measure
@@ -15,7 +16,7 @@
 // file under bench/out/.
 
 import { parseArgs } from 'node:util';
-import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, statSync, readdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, statSync, readdirSync, cpSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
@@ -49,6 +50,7 @@ const { values: o } = parseArgs({
     retries: { type: 'string', default: '2' },
     'quiet-wait': { type: 'string', default: '60' },
     'hoplite-module': { type: 'string' },
+    'hoplite-build': { type: 'string', default: 'head' },
     'no-pin': { type: 'boolean', default: false },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -72,6 +74,7 @@ const cfg = {
   clients: Number(o.clients),
   outstanding: Number(o.outstanding),
   pin: !o['no-pin'] && os.cpus().length >= 2,
+  hopliteBuild: o['hoplite-build'],
   // A run during which something else took more than this % of the server's core is set aside as
   // "noisy" (kept in the JSON, left out of the medians) and repeated, at most `retries` times.
   maxOtherPct: Number(o['max-other']),
@@ -84,6 +87,10 @@ for (const s of cfg.scenarios) {
     console.error(`unknown --scenario ${s}; accepted: forwarding, fanout, local`);
     process.exit(2);
   }
+}
+if (!['head', 'dist', 'live'].includes(cfg.hopliteBuild)) {
+  console.error(`unknown --hoplite-build ${cfg.hopliteBuild}; accepted: head, dist, live`);
+  process.exit(2);
 }
 for (const v of cfg.fanoutVariants) {
   if (!['all-up', 'one-dead'].includes(v)) {
@@ -106,6 +113,11 @@ for (const [k, v] of Object.entries({ runs: cfg.runs, duration: cfg.duration, ra
   }
 }
 
+/** Where freezeHoplite() copied the build (removed at exit). */
+let frozenDir;
+/** The module the Hoplite adapter imports (--module): a given one, the frozen copy, or its default. */
+let hopliteModule = o['hoplite-module'] && existsSync(o['hoplite-module']) ? resolve(o['hoplite-module']) : o['hoplite-module'];
+
 // The server under test on CPU 1; dnsperf, knotd and this harness on CPU 0.
 const SERVER_CPU = cfg.pin ? '1' : undefined;
 const LOAD_CPU = cfg.pin ? '0' : undefined;
@@ -124,10 +136,14 @@ async function cleanup() {
   cleaned = true;
   await stopAll();
   tmp.cleanup();
+  if (frozenDir) rmSync(frozenDir, { recursive: true, force: true });
 }
 process.on('exit', () => {
   killAllSync();
-  if (!cleaned) tmp.cleanup();
+  if (!cleaned) {
+    tmp.cleanup();
+    if (frozenDir) rmSync(frozenDir, { recursive: true, force: true });
+  }
 });
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, async () => {
@@ -265,7 +281,7 @@ async function runOne(server, scenario, variant, round, env) {
   mkdirSync(dir, { recursive: true });
   const ctx = {
     scenario, dir, port, upstream: env.upstream, masters: env.masters, recordsFile: env.recordsFile, cpus: SERVER_CPU,
-    hopliteModule: o['hoplite-module'] && existsSync(o['hoplite-module']) ? resolve(o['hoplite-module']) : o['hoplite-module'],
+    hopliteModule,
   };
   const { child, config } = server.start(ctx);
   const result = { server: server.name, scenario, variant, round, command: child.command, config, serverCpuBusyBeforePct: busyBefore };
@@ -490,6 +506,44 @@ function markdown(rows, infos) {
   return out.join('\n');
 }
 
+// ------------------------------------------------------------------ which Hoplite build is measured
+/**
+ * Other sessions edit and rebuild packages/dns while a suite runs. To measure one build throughout:
+ *   head: the committed packages/dns at HEAD (git archive), compiled with tsc into bench/out/ [default];
+ *   dist: a copy of packages/dns/dist as it is now;
+ *   live: the workspace package itself (@hoplite/dns), whatever it is when each run starts.
+ * Copies live under bench/out/ (so that their imports, pino, resolve from the repository's
+ * node_modules) and are removed at exit. Returns the module path for the adapter and a description.
+ */
+function prepareHoplite(mode, mach) {
+  const repo = resolve(benchDir, '..');
+  if (mode === 'live') return { module: undefined, what: `the workspace package as built (dist ${mach.hopliteDistBuilt})` };
+  frozenDir = join(benchDir, 'out', `.hoplite-dns-${process.pid}`);
+  rmSync(frozenDir, { recursive: true, force: true });
+  mkdirSync(frozenDir, { recursive: true });
+  if (mode === 'dist') {
+    const src = join(repo, 'packages', 'dns');
+    if (!existsSync(join(src, 'dist', 'index.js'))) return { module: undefined, what: 'packages/dns/dist missing' };
+    cpSync(join(src, 'package.json'), join(frozenDir, 'package.json'));
+    cpSync(join(src, 'dist'), join(frozenDir, 'dist'), { recursive: true });
+    return { module: join(frozenDir, 'dist', 'index.js'), what: `a copy of packages/dns/dist built ${mach.hopliteDistBuilt}` };
+  }
+  // head: git archive of the committed sources, compiled here.
+  const commit = execFileSync('git', ['-C', repo, 'rev-parse', 'HEAD']).toString().trim();
+  const tar = execFileSync('git', ['-C', repo, 'archive', commit, 'packages/dns', 'tsconfig.base.json'], { maxBuffer: 1 << 28 });
+  execFileSync('tar', ['-x', '-C', frozenDir], { input: tar });
+  const pkg = join(frozenDir, 'packages', 'dns');
+  try {
+    execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(pkg, 'tsconfig.json'),
+      '--declaration', 'false', '--declarationMap', 'false', '--composite', 'false', '--sourceMap', 'false', '--incremental', 'false'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const out = `${err.stdout ?? ''}${err.stderr ?? ''}`.trim().split('\n').slice(0, 5).join(' | ');
+    throw new Error(`cannot compile packages/dns at ${commit.slice(0, 10)} (use --hoplite-build dist or live): ${out}`);
+  }
+  return { module: join(pkg, 'dist', 'index.js'), what: `packages/dns at commit ${commit.slice(0, 10)}, compiled by the harness` };
+}
+
 // ------------------------------------------------------------------ main
 async function main() {
   for (const tool of ['knotd', 'dnsperf', ...(cfg.pin ? ['taskset'] : [])]) {
@@ -497,7 +551,14 @@ async function main() {
   }
   const mach = machine();
   log(`machine: ${mach.nproc} cpus, ${mach.cpuModel}, kernel ${mach.kernel}; ${mach.pinning}`);
-  if (!o['hoplite-module'] && mach.hopliteDistBuilt !== 'missing' && mach.hopliteSrcNewest > mach.hopliteDistBuilt) {
+  const wantHoplite = cfg.servers === undefined || cfg.servers.includes('hoplite');
+  if (wantHoplite && !o['hoplite-module']) {
+    const h = prepareHoplite(cfg.hopliteBuild, mach);
+    hopliteModule = h.module;
+    mach.hoplite = h.what;
+    log(`hoplite: measuring ${h.what}`);
+  } else if (o['hoplite-module']) mach.hoplite = `module ${o['hoplite-module']}`;
+  if (cfg.hopliteBuild === 'live' && !o['hoplite-module'] && mach.hopliteDistBuilt !== 'missing' && mach.hopliteSrcNewest > mach.hopliteDistBuilt) {
     log(`warning: packages/dns/dist (${mach.hopliteDistBuilt}) is older than its newest source (${mach.hopliteSrcNewest}); run \`npx tsc -b packages/dns\` to measure the current code`);
   }
   const results = [];
@@ -507,7 +568,7 @@ async function main() {
   mkdirSync(dirname(outFile), { recursive: true });
   const header = [
     `Machine: ${mach.nproc} CPUs, ${mach.cpuModel}, Linux ${mach.kernel}, Node ${mach.node}; ${mach.date}.`,
-    `Pinning: ${mach.pinning}. Load average at start: ${mach.loadavgAtStart}. Commit ${mach.gitHead}; packages/dns/dist built ${mach.hopliteDistBuilt} (newest src file ${mach.hopliteSrcNewest}).`,
+    `Pinning: ${mach.pinning}. Load average at start: ${mach.loadavgAtStart}. Hoplite: ${mach.hoplite ?? 'not measured'}.`,
     `Each run: warm-up ${cfg.warmup} s, then dnsperf -l ${cfg.duration} -c ${cfg.clients} -q ${cfg.outstanding} -t 1 (max), then the same with -Q ${cfg.rate} -v (fixed rate). ${cfg.runs} rounds, servers interleaved; medians.`,
     '',
   ].join('\n');
