@@ -4,7 +4,8 @@
 //   node bench/vip-zone/run.mjs [--parts propagation,scale,cpu] [--runs 5] [--duration 10]
 //        [--warmup 2] [--rate 10000] [--prop-count 300] [--prop-rounds 3] [--prop-stores redis,embedded]
 //        [--prop-cap-ms 5000] [--vips 100000] [--small-vips 100] [--pool 10.64.0.0/14]
-//        [--fill-workers 4] [--fill-inflight 8] [--churn 10] [--cpu-names 300]
+//        [--fill-workers 4] [--fill-inflight 8] [--churn 10] [--scale-variants big,small,big-nocopy]
+//        [--cpu-names 300]
 //        [--cpu-servers hoplite-serve,hoplite,unbound,dnsmasq,node-idpatch,node-encode]
 //        [--max-other 25] [--retries 1] [--no-pin] [--out FILE.json]
 //
@@ -44,6 +45,7 @@ const { values: o } = parseArgs({
     'fill-workers': { type: 'string', default: '4' },
     'fill-inflight': { type: 'string', default: '8' },
     churn: { type: 'string', default: '10' },
+    'scale-variants': { type: 'string', default: 'big,small,big-nocopy' },
     'cpu-names': { type: 'string', default: '300' },
     'cpu-servers': { type: 'string', default: 'hoplite-serve,hoplite,unbound,dnsmasq,node-idpatch,node-encode' },
     'max-other': { type: 'string', default: '25' },
@@ -54,7 +56,7 @@ const { values: o } = parseArgs({
   },
 });
 if (o.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 14).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 15).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
 const num = (k) => {
@@ -71,12 +73,14 @@ const cfg = {
   propCount: num('prop-count'), propRounds: num('prop-rounds'), propCapMs: num('prop-cap-ms'),
   propStores: o['prop-stores'].split(',').map((s) => s.trim()).filter(Boolean),
   vips: num('vips'), smallVips: num('small-vips'), pools: [o.pool],
+  scaleVariants: o['scale-variants'].split(',').map((s) => s.trim()).filter(Boolean),
   fillWorkers: num('fill-workers'), fillInflight: num('fill-inflight'), churnS: num('churn'),
   cpuNames: num('cpu-names'), cpuServers: o['cpu-servers'].split(',').map((s) => s.trim()).filter(Boolean),
   maxOther: num('max-other'), retries: num('retries'),
   pin: !o['no-pin'] && Number(execFileSync('nproc').toString().trim()) >= 2,
 };
 for (const p of cfg.parts) if (!['propagation', 'scale', 'cpu'].includes(p)) { console.error(`unknown part ${p}; accepted: propagation, scale, cpu`); process.exit(2); }
+for (const s of cfg.scaleVariants) if (!['big', 'small', 'big-nocopy'].includes(s)) { console.error(`unknown --scale-variants ${s}; accepted: big, small, big-nocopy`); process.exit(2); }
 for (const s of cfg.propStores) if (!['redis', 'embedded'].includes(s)) { console.error(`unknown --prop-stores ${s}; accepted: redis, embedded`); process.exit(2); }
 for (const s of cfg.cpuServers) if (!CPU_SERVERS.includes(s)) { console.error(`unknown server ${s}; accepted: ${CPU_SERVERS.join(', ')}`); process.exit(2); }
 for (const tool of ['redis-server', 'dnsperf', 'knotd', ...(cfg.pin ? ['taskset'] : [])]) {
@@ -140,11 +144,12 @@ async function scale() {
   const lines = Math.max(200000, Math.ceil(cfg.duration * 40000));
   const qBig = writeVipQueries(join(tmp.dir, 'q-big.txt'), { count: cfg.vips, lines, seed: 7 });
   const qSmall = writeVipQueries(join(tmp.dir, 'q-small.txt'), { count: cfg.smallVips, lines, seed: 8 });
-  const variants = [
-    { variant: `${cfg.vips} VIPs`, store: big.url, count: cfg.vips, snapshot: true, queryFile: qBig },
-    { variant: `${cfg.smallVips} VIPs`, store: small.url, count: cfg.smallVips, snapshot: true, queryFile: qSmall },
-    { variant: `${cfg.vips} VIPs, no local copy`, store: big.url, count: cfg.vips, snapshot: false, queryFile: qBig },
-  ];
+  const all = {
+    big: { variant: `${cfg.vips} VIPs`, store: big.url, count: cfg.vips, snapshot: true, queryFile: qBig },
+    small: { variant: `${cfg.smallVips} VIPs`, store: small.url, count: cfg.smallVips, snapshot: true, queryFile: qSmall },
+    'big-nocopy': { variant: `${cfg.vips} VIPs, no local copy`, store: big.url, count: cfg.vips, snapshot: false, queryFile: qBig },
+  };
+  const variants = cfg.scaleVariants.map((v) => all[v]);
   try {
     for (let run = 1; run <= cfg.runs; run++) {
       for (const v of variants) {
@@ -274,6 +279,7 @@ function markdown() {
         qps: m((r) => r.max.qps), cpuq: m((r) => r.max.cpuUsPerQuery), miss: m((r) => r.max.cacheMissPct), flushes: m((r) => r.max.cacheFlushes),
         busy: m((r) => r.max.busyPct), other: m((r) => r.max.otherOnServerCpuPct), noerror: m((r) => r.max.noerrorPct),
         rcpuq: m((r) => r.rate?.cpuUsPerQuery), p50: m((r) => r.rate?.p50Us), p99: m((r) => r.rate?.p99Us), rlost: m((r) => r.rate?.lostPct),
+        idleCpu: m((r) => r.idle?.cpuPct), hwmChurn: m((r) => (r.hwmAfterChurnKb ? r.hwmAfterChurnKb / 1024 : undefined)),
         churnCpu: m((r) => r.churn?.cpuPct), churnMs: m((r) => r.churn?.cpuMsPerChange), churnWrites: m((r) => r.churn?.snapshotWritesSeen),
         cpuqRuns: g.map((r) => fmt(r.max.cpuUsPerQuery, 1)).join(', '),
       };
@@ -311,9 +317,11 @@ function markdown() {
       { title: 'p99 us', get: (r) => r.p99, digits: 0 },
       { title: `lost % @${cfg.rate / 1000}k`, get: (r) => r.rlost, digits: 2 },
       { title: 'other load on server cpu %', get: (r) => r.other, digits: 0 },
+      { title: 'idle CPU %', get: (r) => r.idleCpu, digits: 1 },
       { title: 'churn CPU %', get: (r) => r.churnCpu, digits: 1 },
       { title: 'churn CPU ms/change', get: (r) => r.churnMs, digits: 2 },
       { title: 'local copy writes during churn', get: (r) => r.churnWrites, digits: 0 },
+      { title: 'HWM after churn MB', get: (r) => r.hwmChurn },
     ]), '');
   }
   const cr = report.cpu.runs.filter((r) => r.status === 'ok');

@@ -5,9 +5,10 @@
 // time); RSS at sync; wait for the local snapshot copy to be written (debounced 1 s after sync) and
 // 2 s more; /ready must say vipZoneSynced and vips = count; RSS and VmHWM then. Lookups: dnsperf at
 // full speed for `duration` s on random VIP names (A, 10% SRV) -> qps, server CPU us/query, answer
-// cache misses/flushes from /metrics, RSS after; then at a fixed rate with -v for latency. Churn:
-// one VIP allocated and released alternately every 100 ms for 10 s (no DNS load) -> server CPU %
-// and VmHWM, which shows the cost of rewriting the local copy after changes.
+// cache misses/flushes from /metrics, RSS after; then at a fixed rate with -v for latency. Before the
+// load: idle for churnS/2 s (serve's CPU % doing nothing), then churn: one VIP allocated and released
+// alternately every 100 ms for churnS s -> server CPU % and VmHWM, the cost of following changes
+// (and of rewriting the local copy after them).
 
 import { join } from 'node:path';
 import { mkdirSync, existsSync, statSync } from 'node:fs';
@@ -93,6 +94,18 @@ export async function scaleRun({ variant, store, count, pools, dir, snapshot, qu
     }
     result.peakCpuAfterSyncPct = 100 * peakStep;
 
+    // Idle, then churn, before any DNS load: after load V8 collects the load's garbage for a while
+    // (memory reducer), which would be counted as the cost of the changes.
+    if (churnS > 0) {
+      const i0 = cpuTicks(pid);
+      const iw0 = performance.now();
+      await sleep(churnS * 500);
+      result.idle = { seconds: (performance.now() - iw0) / 1000, cpuPct: (100 * (cpuTicks(pid) - i0) / CLK_TCK) / ((performance.now() - iw0) / 1000) };
+      result.churn = await churn({ pid, store, pools, seconds: churnS, snapshotFile });
+      const c = memKb(pid);
+      result.rssAfterChurnKb = c.rssKb;
+      result.hwmAfterChurnKb = c.hwmKb;
+    }
     const m0 = await serve.metrics();
     result.max = await loadWindow({ pid, port: serve.dnsPort, queryFile, seconds: duration, outFile: join(dir, 'max.out'), serverCpu, loadCpu });
     const m1 = await serve.metrics();
@@ -107,7 +120,6 @@ export async function scaleRun({ variant, store, count, pools, dir, snapshot, qu
     if (rate) {
       result.rate = await loadWindow({ pid, port: serve.dnsPort, queryFile, seconds: duration, rate, verbose: true, outFile: join(dir, 'rate.out'), serverCpu, loadCpu });
     }
-    if (churnS > 0) result.churn = await churn({ pid, store, pools, seconds: churnS, snapshotFile });
     const end = memKb(pid);
     result.rssEndKb = end.rssKb;
     result.hwmEndKb = end.hwmKb;
