@@ -90,3 +90,16 @@ t.test('SIGTERM drains and exits 0', async (t) => {
   t.equal(code, 0);
   t.ok(serve.logs.some((l) => l['msg'] === 'hoplite stopped'));
 });
+
+t.test('a resolver configured with other pools follows the stored ones (A and PTR)', async (t) => {
+  const other = await startServe(['--pool', '10.99.0.0/16', '--upstream', '127.0.0.1:9'], env);
+  t.teardown(() => other.stop('SIGKILL'));
+  const vip = (await allocator.get('myapp.marathon.l4lb.thisdcos.directory'))!;
+  const a = await queryUntil(other, vip.name, (d) => addressesOf(d).length > 0);
+  t.same(addressesOf(a), [vip.ipv4]);
+  t.same(addressesOf(await other.query(vip.name, { type: 'AAAA' }), 'AAAA'), [vip.ipv6], 'AAAA from the stored IPv6 pool');
+  const ptr = await other.query(vip.ipv4.split('.').reverse().join('.') + '.in-addr.arpa', { type: 'PTR' });
+  t.same(ptr.answers!.map((r) => (r as { data: unknown }).data), [vip.name], 'PTR zone of the stored pool');
+  t.ok(other.logs.some((l) => /vip pools differ from the store/.test(String(l['msg']))), 'warns that the stored pools win');
+  t.equal(await other.stop('SIGTERM'), 0);
+});

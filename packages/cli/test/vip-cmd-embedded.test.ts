@@ -101,15 +101,21 @@ t.test('get by name and by address, human and --json; not found is exit 1', asyn
 });
 
 t.test('list: table, --json, filters; IPv6 column with an IPv6 pool', async (t) => {
-  const [human, all, pool, fw, ip, v6] = await Promise.all([
+  const [human, all, pool, fw, ip] = await Promise.all([
     vip(['list']),
     vip(['list', '--json']),
     vip(['list', '--pool', '172.16.0.0/24', '--json']),
     vip(['list', '--framework', 'my_framework', '--json']),
     vip(['list', '--kind', 'ip', '--json']),
-    vip(['list'], { env: { HOPLITE_VIP_IPV6_POOL: 'fd00:77::/64' } }),
   ]);
-  for (const r of [human, all, pool, fw, ip, v6]) t.equal(r.code, 0, r.stderr);
+  // The stored pools win: an IPv6 pool given without --update-pools is not used...
+  const v6adopted = await vip(['list'], { env: { HOPLITE_VIP_IPV6_POOL: 'fd00:77::/64' } });
+  // ...with it, the store takes the IPv6 pool (and keeps it until the next update).
+  const v6 = await vip(['list', '--update-pools'], { env: { HOPLITE_VIP_IPV6_POOL: 'fd00:77::/64' } });
+  const restored = await vip(['stats', '--update-pools']);
+  for (const r of [human, all, pool, fw, ip, v6adopted, v6, restored]) t.equal(r.code, 0, r.stderr);
+  t.match(v6adopted.stderr, /^warning: vip pools differ from the store; using the stored pools/m);
+  t.match(v6adopted.stdout, /^NAME\s+IPV4\s+PORTS\s+PINNED\n/, 'no IPv6 column: the store has no IPv6 pool');
   const lines = human.stdout.trimEnd().split('\n');
   t.match(lines[0], /^NAME\s+IPV4\s+PORTS\s+PINNED$/);
   t.equal(lines.length, 5, 'header and 4 VIPs');
@@ -126,20 +132,24 @@ t.test('list: table, --json, filters; IPv6 column with an IPv6 pool', async (t) 
 
 t.test('stats: per pool, human and --json', async (t) => {
   const [human, j] = await Promise.all([vip(['stats']), vip(['stats', '--json'])]);
-  // After those: another pool set changes the store's layout.
-  const two = await vip(['stats', '--json'], { env: { HOPLITE_VIP_POOLS: '172.16.0.0/16,10.20.0.0/24' } });
+  // After those: another pool set is not used (the stored pools win) unless --update-pools.
+  const adopted = await vip(['stats', '--json'], { env: { HOPLITE_VIP_POOLS: '172.16.0.0/16,10.20.0.0/24' } });
+  const two = await vip(['stats', '--json', '--update-pools'], { env: { HOPLITE_VIP_POOLS: '172.16.0.0/16,10.20.0.0/24' } });
   t.equal(human.code, 0, human.stderr);
   t.match(human.stdout, /^POOL\s+SIZE\s+USED\s+QUARANTINED\s+FREE\s+FULL\n172\.16\.0\.0\/16\s+65534\s+4\s+1\s+65529\s+<0\.1%\n$/);
   t.same(stdoutJson(j), {
     pools: [{ cidr: '172.16.0.0/16', size: 65534, used: 4, quarantined: 1, free: 65529 }],
     total: { size: 65534, used: 4, quarantined: 1, free: 65529 },
   });
+  t.equal(adopted.code, 0, adopted.stderr);
+  t.match(adopted.stderr, /^warning: vip pools differ from the store; using the stored pools/m, 'other pools: the stored ones are used, with a warning');
+  t.same(stdoutJson(adopted), stdoutJson(j), 'and the figures are the stored pools\'');
   t.equal(two.code, 0, two.stderr);
-  t.match(two.stderr, /^warning: vip pool layout changed/m, 'another pool set changes the layout, and says so');
-  t.same(stdoutJson<{ total: unknown }>(two).total, { size: 65534 + 254, used: 4, quarantined: 1, free: 65529 + 254 });
+  t.same(stdoutJson<{ total: unknown }>(two).total, { size: 65534 + 254, used: 4, quarantined: 1, free: 65529 + 254 }, '--update-pools replaces them');
   // Back to the default pool for the rest of the file.
-  const back = await vip(['stats']);
-  t.match(back.stderr, /^warning: vip pool layout changed/m);
+  const back = await vip(['stats', '--update-pools']);
+  t.equal(back.code, 0, back.stderr);
+  t.same(stdoutJson(await vip(['stats', '--json'])), stdoutJson(j));
 });
 
 t.test('release: quarantine, idempotent, get hints, allocate takes it back', async (t) => {
@@ -239,7 +249,8 @@ t.test('--store embedded:<path> and a config file choose another file', async (t
   t.equal(r.code, 0, r.stderr);
   t.ok(existsSync(path));
   const config = join(home, 'hoplite.json');
-  writeFileSync(config, JSON.stringify({ store: `embedded:${path}`, vip: { pools: ['10.33.0.0/24'] } }));
+  // The file was created with the default pools: the config file's pools replace them only with updatePools.
+  writeFileSync(config, JSON.stringify({ store: `embedded:${path}`, vip: { pools: ['10.33.0.0/24'], updatePools: true } }));
   const [list, listEnv] = await Promise.all([vip(['list', '--json', '--config', config]), vip(['list', '--json'], { env: { HOPLITE_CONFIG: config } })]);
   t.equal(list.code, 0, list.stderr);
   t.same(stdoutJson<{ vips: VipJson[] }>(list).vips.map((v) => v.name), ['elsewhere.marathon.l4lb.thisdcos.directory']);

@@ -25,6 +25,7 @@ export interface HopliteConfig {
     ipv6Pool: string;
     exclude: string[];
     allowNonPrivate: boolean;
+    updatePools: boolean;
     quarantine: number;
     ttl: number;
     /** Where `serve` keeps its last snapshot of the VIP table (answers from it when the store is down at start). */
@@ -85,6 +86,7 @@ export const FIELDS: readonly Field[] = [
   { key: 'vip.ipv6Pool', kind: stringKind('an IPv6 CIDR inside fd00::/8, or an empty string for none'), default: '', flag: 'ipv6-pool', describe: 'Optional IPv6 pool for AAAA records (inside fd00::/8).' },
   { key: 'vip.exclude', kind: listKind(stringKind('an IPv4 address or CIDR')), default: [], flag: 'exclude', describe: 'Addresses or CIDRs inside the pools that are never handed out.' },
   { key: 'vip.allowNonPrivate', kind: boolKind, default: false, flag: 'allow-non-private', describe: 'Allow pools outside RFC1918 (10/8, 172.16/12, 192.168/16).' },
+  { key: 'vip.updatePools', kind: boolKind, default: false, flag: 'update-pools', describe: 'Replace the pools kept in the store with these. Without it the stored pools win: a process configured with other pools uses the stored ones and warns.' },
   { key: 'vip.quarantine', kind: durationKind(0, 30 * 86_400_000), default: DEFAULT_QUARANTINE_MS, flag: 'quarantine', describe: 'How long a released address stays out of reach of other names.' },
   { key: 'vip.ttl', kind: intKind(0, 86_400), default: 5, flag: 'vip-ttl', describe: 'TTL in seconds of VIP answers.' },
   { key: 'vip.snapshotFile', kind: stringKind('a file path, or an empty string to keep no local copy'), default: '', defaultText: 'beside the embedded store (vip-snapshot.json in the state directory)', describe: 'Local copy of the last VIP table seen, answered from when the store is unreachable at start.' },

@@ -2,12 +2,12 @@
  * The daemon `hoplite serve` runs: the DNS server with the VIP zone, following the VIP store,
  * plus the HTTP endpoint. The one place that wires @hoplite/vip into @hoplite/dns.
  */
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createServer, Registry, type DnsServer, type ServerConfigInput, type BoundAddress } from '@hoplite/dns';
-import { defaultEmbeddedPath, parseStoreSpec, planPools, type AllocatorOptions } from '@hoplite/vip';
+import { parseStoreSpec, planPools } from '@hoplite/vip';
+import { allocatorOptions, embeddedPath } from '../config/allocator.js';
 import type { HopliteConfig } from '../config/schema.js';
 import { parseHostPort } from '../config/values.js';
 import { VipFollower } from './follower.js';
@@ -34,26 +34,6 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** The embedded store's file, as both `serve` and `vip` commands resolve it. */
-export function embeddedPath(env: Readonly<Record<string, string | undefined>>): string {
-  return defaultEmbeddedPath(env, env['HOME'] || homedir());
-}
-
-/** Allocator options from the config (shared with `hoplite vip`). */
-export function allocatorOptions(config: HopliteConfig, env: Readonly<Record<string, string | undefined>>, logger: Logger): AllocatorOptions {
-  const spec = parseStoreSpec(config.store);
-  return {
-    store: config.store,
-    ...(spec.kind === 'embedded' && spec.path === undefined ? { path: embeddedPath(env) } : {}),
-    pools: config.vip.pools,
-    ...(config.vip.ipv6Pool ? { ipv6Pool: config.vip.ipv6Pool } : {}),
-    exclude: config.vip.exclude,
-    allowNonPrivate: config.vip.allowNonPrivate,
-    quarantineMs: config.vip.quarantine,
-    logger,
-  };
-}
-
 function snapshotPath(config: HopliteConfig, env: Readonly<Record<string, string | undefined>>): string {
   if (config.vip.snapshotFile) return config.vip.snapshotFile;
   return join(dirname(embeddedPath(env)), 'vip-snapshot.json');
@@ -69,15 +49,17 @@ export async function startDaemon(config: HopliteConfig, opts: DaemonOptions): P
   const table = new VipTable({ pools: config.vip.pools, ...(config.vip.ipv6Pool ? { ipv6Pool: config.vip.ipv6Pool } : {}) });
   const follower = new VipFollower({
     table,
-    allocator: {
-      ...allocatorOptions(config, env, logger),
-      redis: { connectTimeoutMs: 3000 },
-    },
+    allocator: allocatorOptions(config, env, logger, { connectTimeoutMs: 3000 }),
     logger,
     metrics,
     snapshotFile: snapshotPath(config, env),
   });
-  follower.start();
+  // The pools in use are the store's (they win over this config): take them from the local copy,
+  // else wait for the first attempt to open the store (bounded by its connect timeout), so the
+  // DNS server routes the right reverse zones.
+  const { poolsKnown } = follower.start();
+  if (!poolsKnown) await follower.firstAttempt();
+  follower.zonesFixed = true;
 
   const d = config.dns;
   const dnsConfig: ServerConfigInput = {

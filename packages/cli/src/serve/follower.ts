@@ -43,6 +43,10 @@ export class VipFollower {
   readonly #log: Logger;
   readonly #events;
   #onSynced: Array<() => void> = [];
+  #firstAttempt!: Promise<void>;
+  #firstAttemptDone: () => void = () => {};
+  /** Set by the daemon once the DNS server routes the table's reverse zones. */
+  zonesFixed = false;
 
   constructor(opts: FollowerOptions) {
     this.#opts = opts;
@@ -73,17 +77,42 @@ export class VipFollower {
     return new Promise((resolve) => this.#onSynced.push(resolve));
   }
 
-  /** Load the local copy (if any) and start opening the store. Never throws for an unreachable store. */
-  start(): void {
+  /**
+   * Load the local copy (if any) and start opening the store. Never throws for an unreachable
+   * store. Returns whether the local copy said which pools are in use.
+   */
+  start(): { poolsKnown: boolean } {
+    this.#firstAttempt = new Promise((resolve) => (this.#firstAttemptDone = resolve));
     const file = this.#opts.snapshotFile;
+    let poolsKnown = false;
     if (file) {
       const snap = readSnapshotFile(file);
       if (snap) {
+        if (snap.pools) {
+          this.#usePools(snap.pools);
+          poolsKnown = true;
+        }
         this.#opts.table.load(snap);
         this.#log.info({ file, vips: snap.vips.length, revision: snap.revision }, 'vip zone loaded from local copy');
       }
     }
     void this.#connect();
+    return { poolsKnown };
+  }
+
+  /** Resolves after the first attempt to open the store, whether it worked or not. */
+  firstAttempt(): Promise<void> {
+    return this.#firstAttempt;
+  }
+
+  /** Follow the pools in use: the store's win over the local config (see @hoplite/vip). */
+  #usePools(p: { readonly pools: readonly string[]; readonly ipv6Pool?: string | undefined }): void {
+    const before = this.#opts.table.reverseZones;
+    if (!this.#opts.table.setPools({ pools: p.pools, ...(p.ipv6Pool ? { ipv6Pool: p.ipv6Pool } : {}) })) return;
+    const after = this.#opts.table.reverseZones;
+    if (this.zonesFixed && JSON.stringify(before) !== JSON.stringify(after)) {
+      this.#log.warn({ served: before, pools: p.pools, ipv6Pool: p.ipv6Pool }, 'vip pools changed: PTR zones follow after a restart');
+    }
   }
 
   async #connect(): Promise<void> {
@@ -96,6 +125,7 @@ export class VipFollower {
       }
       this.#allocator = allocator;
       this.#attempt = 0;
+      this.#usePools(allocator.pools);
       this.#watch = allocator.watch((e) => this.#onEvent(e));
       this.#log.info({ store: allocator.store.kind }, 'vip store open');
     } catch (err) {
@@ -111,6 +141,8 @@ export class VipFollower {
       this.#log.warn({ err: (err as Error).message, retryInMs: Math.round(delay) }, 'vip store unreachable');
       this.#retryTimer = setTimeout(() => void this.#connect(), delay);
       this.#retryTimer.unref();
+    } finally {
+      this.#firstAttemptDone();
     }
   }
 
@@ -119,6 +151,8 @@ export class VipFollower {
     this.#events.inc({ type: e.type });
     switch (e.type) {
       case 'snapshot':
+        // A snapshot also follows an update of the stored pools.
+        if (this.#allocator) this.#usePools(this.#allocator.pools);
         this.#opts.table.load(e.snapshot);
         this.state = 'live';
         this.#log.info({ vips: e.snapshot.vips.length, revision: e.snapshot.revision }, 'vip zone synced');
@@ -158,7 +192,7 @@ export class VipFollower {
     if (!this.#dirty || !this.#opts.snapshotFile) return;
     this.#dirty = false;
     try {
-      writeSnapshotFile(this.#opts.snapshotFile, this.#opts.table.revision, this.#opts.table.all());
+      writeSnapshotFile(this.#opts.snapshotFile, this.#opts.table.revision, this.#opts.table.pools, this.#opts.table.all());
     } catch (err) {
       this.#log.warn({ err: (err as Error).message, file: this.#opts.snapshotFile }, 'cannot write the local vip copy');
     }

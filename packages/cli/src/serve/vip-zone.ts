@@ -93,13 +93,25 @@ export class VipTable implements RecordSource {
   private readonly byAddress = new Map<string, VipRecord>();
   /** Empty non-terminals with a reference count. */
   private readonly ents = new Map<string, number>();
-  private readonly pools4: Cidr4[];
-  private readonly ipv6Prefix: { hex: string; bits: number } | undefined;
-  readonly reverseZones: readonly string[];
+  private pools4: Cidr4[] = [];
+  private ipv6Prefix: { hex: string; bits: number } | undefined;
+  /** The reverse zones the pools fall in (in-addr.arpa / ip6.arpa). */
+  reverseZones: readonly string[] = [];
+  private poolsKey = '';
 
   constructor(opts: VipTableOptions) {
+    this.setPools(opts);
+  }
+
+  /** Follow the pools in use (the store's, which win over the local config). Returns true when
+   *  they changed. */
+  setPools(opts: VipTableOptions): boolean {
+    const key = JSON.stringify([opts.pools, opts.ipv6Pool ?? '']);
+    if (key === this.poolsKey) return false;
+    this.poolsKey = key;
     this.pools4 = opts.pools.map(parseCidr4).filter((c): c is Cidr4 => c !== undefined);
     const zones = opts.pools.flatMap(reverseZones4);
+    this.ipv6Prefix = undefined;
     if (opts.ipv6Pool) {
       const [addr, len] = opts.ipv6Pool.split('/');
       const hex = expandV6(addr ?? '');
@@ -108,6 +120,14 @@ export class VipTable implements RecordSource {
       if (z6) zones.push(z6);
     }
     this.reverseZones = [...new Set(zones)];
+    this.version++;
+    return true;
+  }
+
+  /** The pools the table follows. */
+  get pools(): VipTableOptions {
+    const [pools, ipv6Pool] = JSON.parse(this.poolsKey) as [string[], string];
+    return ipv6Pool ? { pools, ipv6Pool } : { pools };
   }
 
   get size(): number {

@@ -3,16 +3,16 @@
  * allocator opened from the merged config (defaults < file < HOPLITE_* < flags, like `serve`),
  * short store timeouts for interactive use, and a logger that shows warnings as plain lines.
  */
-import { homedir } from 'node:os';
 import { pino, type Logger } from 'pino';
-import { createAllocator, defaultEmbeddedPath, parseStoreSpec, type Allocator, type AllocatorOptions } from '@hoplite/vip';
+import { createAllocator, type Allocator } from '@hoplite/vip';
+import { allocatorOptions } from '../config/allocator.js';
 import { loadConfig } from '../config/load.js';
 import { FIELDS, type Field, type HopliteConfig } from '../config/schema.js';
 import { addConfigOptions, configFlags, type Io } from '../main.js';
 import type { Argv } from 'yargs';
 
 /** Config keys the vip commands read: where the table lives and how addresses are drawn. */
-export const VIP_CONFIG_KEYS = ['store', 'vip.pools', 'vip.ipv6Pool', 'vip.exclude', 'vip.allowNonPrivate', 'vip.quarantine'] as const;
+export const VIP_CONFIG_KEYS = ['store', 'vip.pools', 'vip.ipv6Pool', 'vip.exclude', 'vip.allowNonPrivate', 'vip.updatePools', 'vip.quarantine'] as const;
 
 export const VIP_FIELDS: readonly Field[] = FIELDS.filter((f) => (VIP_CONFIG_KEYS as readonly string[]).includes(f.key));
 
@@ -46,25 +46,6 @@ export function vipConfig(argv: VipArgs, io: Io, without: readonly string[] = []
     ...(file !== undefined && file !== '' ? { file } : {}),
   });
   return config;
-}
-
-/** createAllocator's options from the config: the embedded store's default path follows the environment. */
-export function allocatorOptions(config: HopliteConfig, io: Io, logger: Logger): AllocatorOptions {
-  const opts: AllocatorOptions = {
-    store: config.store,
-    pools: [...config.vip.pools],
-    exclude: [...config.vip.exclude],
-    allowNonPrivate: config.vip.allowNonPrivate,
-    quarantineMs: config.vip.quarantine,
-    logger,
-    redis: { connectTimeoutMs: CLI_REDIS_CONNECT_TIMEOUT_MS, commandTimeoutMs: CLI_REDIS_COMMAND_TIMEOUT_MS },
-  };
-  if (config.vip.ipv6Pool !== '') opts.ipv6Pool = config.vip.ipv6Pool;
-  const spec = parseStoreSpec(config.store);
-  if (spec.kind === 'embedded' && spec.path === undefined) {
-    opts.path = defaultEmbeddedPath(io.env, io.env['HOME'] || homedir());
-  }
-  return opts;
 }
 
 /** Messages a command line has no use for (the error that follows says it all). */
@@ -108,7 +89,9 @@ export interface VipContext {
 export async function withAllocator<R>(argv: VipArgs, io: Io, fn: (ctx: VipContext) => Promise<R>, without: readonly string[] = []): Promise<R> {
   const config = vipConfig(argv, io, without);
   const debug = argv.debug === true || io.env['HOPLITE_DEBUG'] === '1';
-  const allocator = await createAllocator(allocatorOptions(config, io, cliLogger(io, debug)));
+  const allocator = await createAllocator(
+    allocatorOptions(config, io.env, cliLogger(io, debug), { connectTimeoutMs: CLI_REDIS_CONNECT_TIMEOUT_MS, commandTimeoutMs: CLI_REDIS_COMMAND_TIMEOUT_MS }),
+  );
   try {
     return await fn({ allocator, config, json: argv.json === true, io });
   } finally {
