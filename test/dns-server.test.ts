@@ -39,7 +39,7 @@ const a = (m: ReturnType<typeof decode>): unknown[] => (m.answers ?? []).map((x)
 t.test('the default chain: local, masters, forward zones, upstreams', async (t) => {
   t.same(
     server.stages.map((s) => s.name),
-    ['local', 'masters', 'forward'],
+    ['local', 'cache', 'masters', 'forward'],
   );
   const before = upstream.received.length;
   const vip = await udpQuery(port, `web.marathon.${ZONE}`);

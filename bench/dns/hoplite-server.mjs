@@ -96,6 +96,9 @@ function localSource(records) {
 const config = {
   listen: [{ address: '127.0.0.1', port: Number(values.port) }],
   upstreams: { servers: [values.upstream] },
+  // The peers forward with their caches off; so does Hoplite here (the cache stage is then not in
+  // the chain at all). Only set for a package that has the cache stage (older builds refuse the key).
+  ...(mod.CACHE_DEFAULTS ? { cache: false } : {}),
 };
 if (values.masters) config.masters = { zones: [values['master-zone']], servers: values.masters.split(',') };
 if (values['local-zone']) {

@@ -17,6 +17,7 @@ import { bindAll, closeTcp, closeUdp, type Listener } from './server/listen.js';
 import { TcpConnections } from './server/tcp.js';
 import { mastersStageFactory } from './masters/stage.js';
 import { forwardStageFactory } from './upstream/forward.js';
+import { cacheStageFactory } from './cache/stage.js';
 
 /** Creates a stage once the listeners are bound. */
 export interface StageFactory {
@@ -105,7 +106,10 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
       mastersStageFactory({ masters: cfg.masters }),
       forwardStageFactory({ upstreams: cfg.upstreams, forwardZones: cfg.forwardZones }),
     ];
-    for (const f of factories) {
+    // The cache (config `cache`) goes right after the local zones, before every other stage (also
+    // with custom `stages`); `cache: false` leaves it out of the chain entirely.
+    const chained = cfg.cache.enabled ? [cacheStageFactory(cfg.cache), ...factories] : factories;
+    for (const f of chained) {
       try {
         stages.push(await f.create(ctxFor(f.name)));
       } catch (err) {

@@ -258,7 +258,7 @@ t.test('stage context: bound addresses, child logger, registry', async (t) => {
   t.equal(ctx.metrics, server.metrics);
   t.same(
     server.stages.map((s) => s.name),
-    ['local', 'forward'],
+    ['local', 'cache', 'forward'],
   );
   await server.close();
   t.ok(stage.closed, 'stages are closed with the server');
