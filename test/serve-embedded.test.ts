@@ -83,6 +83,7 @@ t.test('HTTP: /ready, /metrics, /v1/vips', async (t) => {
   const metrics = await (await fetch(`${base}/metrics`)).text();
   t.match(metrics, /hoplite_vip_store_up 1/);
   t.match(metrics, /hoplite_vip_zone_records \d+/);
+  t.match(metrics, /hoplite_dns_cache_entries/, 'the cache stage is in the chain by default');
 });
 
 t.test('SIGTERM drains and exits 0', async (t) => {

@@ -45,6 +45,10 @@ export interface HopliteConfig {
     maxInFlight: number;
     tcpIdleTimeout: number;
     tcpMaxConnections: number;
+    cache: boolean;
+    cacheSize: number;
+    cacheMaxTtl: number;
+    cacheStale: number;
   };
   http: {
     listen: string;
@@ -103,6 +107,10 @@ export const FIELDS: readonly Field[] = [
   { key: 'dns.maxInFlight', kind: intKind(1, 1_000_000), default: 10_000, flag: 'max-in-flight', describe: 'Queries in flight beyond which new queries get REFUSED.' },
   { key: 'dns.tcpIdleTimeout', kind: durationKind(100, 3_600_000), default: 10_000, flag: 'tcp-idle-timeout', describe: 'A TCP connection with no query for this long is closed.' },
   { key: 'dns.tcpMaxConnections', kind: intKind(1, 1_000_000), default: 1_000, flag: 'tcp-max-connections', describe: 'Cap on open TCP connections.' },
+  { key: 'dns.cache', kind: boolKind, default: true, flag: 'cache', describe: 'Cache answers of masters and upstreams (positive and negative, with stale answers during outages); --no-cache turns it off.' },
+  { key: 'dns.cacheSize', kind: intKind(0, 10_000_000), default: 10_000, flag: 'cache-size', describe: 'Cached answers at most, positive and negative each.' },
+  { key: 'dns.cacheMaxTtl', kind: durationKind(1000, 7 * 86_400_000), default: 3_600_000, flag: 'cache-max-ttl', describe: 'Longest time a positive answer is cached (its TTL caps it too).' },
+  { key: 'dns.cacheStale', kind: durationKind(0, 7 * 86_400_000), default: 86_400_000, flag: 'cache-stale', describe: 'How long after expiry a cached answer may still be served (TTL 30 s) when every upstream fails (RFC 8767); 0 turns it off.' },
   { key: 'http.listen', kind: stringKind('ip:port, or an empty string to disable', (s) => s === '' || hostPortKind().check(s).ok), default: '127.0.0.1:62080', flag: 'http-listen', describe: 'HTTP endpoint for /metrics, /ready and /v1/vips; empty disables it.' },
   { key: 'log.level', kind: enumKind(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), default: 'info', flag: 'log-level', describe: 'Log level.' },
 ];

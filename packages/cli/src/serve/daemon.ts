@@ -85,6 +85,14 @@ export async function startDaemon(config: HopliteConfig, opts: DaemonOptions): P
     },
     upstreams: { servers: d.upstreams, policy: d.policy, timeout: d.timeout, deadline: d.deadline },
     forwardZones: d.forwardZones,
+    cache: d.cache
+      ? {
+          maxEntries: d.cacheSize,
+          maxNegativeEntries: d.cacheSize,
+          maxTtl: Math.round(d.cacheMaxTtl / 1000),
+          staleTtl: Math.round(d.cacheStale / 1000),
+        }
+      : false,
   };
   let dns: DnsServer;
   try {
