@@ -98,6 +98,12 @@ t.test('policy: down servers are left out; parallel prefers fewer recent failure
   c!.health.failure(0);
   c!.health.failure(0);
   t.same(orderServers('parallel', [a!, b!, c!], seq, 10_000), [], 'all down: nobody');
+  // A single server: itself while up, nobody once down.
+  const d = mk('10.0.0.4');
+  for (const policy of ['parallel', 'sequential', 'random'] as const) t.same(orderServers(policy, [d], seq, 0), [d]);
+  d.health.failure(0);
+  d.health.failure(0);
+  t.same(orderServers('parallel', [d], seq, 0), [], 'a single server down: nobody');
 });
 
 t.test('probe message and query types', async (t) => {

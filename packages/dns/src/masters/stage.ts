@@ -111,8 +111,8 @@ class MastersQuery extends RelayQuery implements ExchangeListener {
   private finish(answer: Buffer, outcome: Outcome): void {
     const s = this.stage;
     s.deadlines.remove(this);
+    // Not emptied: the query is dropped once answered (setting an array's length is a runtime call).
     for (const ex of this.exchanges) s.exchanger.abandon(ex);
-    this.exchanges.length = 0;
     s.count(outcome, answer[3]! & 0xf);
     if (outcome === 'failed' || outcome === 'deadline' || outcome === 'bad_reply') {
       s.logger.debug({ zone: this.query.route.zone, qname: this.query.qname, qtype: this.query.qtype, outcome }, 'masters failed');

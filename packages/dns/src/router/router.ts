@@ -79,8 +79,10 @@ export class Router {
    * it. At most one map lookup per label of the longest zone.
    */
   route(name: string): Route {
-    const hit = this.memo.get(name);
-    if (hit !== undefined) return hit;
+    if (this.memo.size > 0) {
+      const hit = this.memo.get(name);
+      if (hit !== undefined) return hit;
+    }
     if (!this.hasRoot) {
       // A zone that is a suffix of the name ends with the name's last label (also when escaped
       // dots are involved: both are cut at their last '.'). Most forwarded names stop here.

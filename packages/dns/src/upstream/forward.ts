@@ -76,9 +76,11 @@ class Group {
 }
 
 class ForwardQuery extends RelayQuery implements ExchangeListener {
-  private order: UpstreamServer[] = [];
+  private order: readonly UpstreamServer[] = [];
   private nextServer = 0;
-  private inFlight: Exchange[] = [];
+  /** Every exchange started (abandon() ignores the finished ones), and how many are still running. */
+  private exchanges: Exchange[] = [];
+  private running = 0;
 
   constructor(
     private readonly stage: ForwardStage,
@@ -88,7 +90,7 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
     super(query, stage.config.upstreams.ednsUdpSize, stage.udpSize);
   }
 
-  start(order: UpstreamServer[], parallel: number, now: number): Answer {
+  start(order: readonly UpstreamServer[], parallel: number, now: number): Answer {
     this.order = order;
     const s = this.stage;
     s.deadlines.add(this, now + s.config.upstreams.deadline);
@@ -99,13 +101,13 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
   private launch(now?: number): void {
     const server = this.order[this.nextServer++]!;
     const s = this.stage;
-    this.inFlight.push(s.exchanger.send(server, this.message, this.questionEnd, s.config.upstreams.timeout, this, 0, this.takeMessage(), now));
+    this.running++;
+    this.exchanges.push(s.exchanger.send(server, this.message, this.questionEnd, s.config.upstreams.timeout, this, 0, this.takeMessage(), now));
   }
 
   onExchangeDone(ex: Exchange, reply: Buffer | undefined, failure: ExchangeFailure | undefined): void {
     if (this.finished) return;
-    const i = this.inFlight.indexOf(ex);
-    if (i >= 0) this.inFlight.splice(i, 1);
+    this.running--;
     const server = ex.server as UpstreamServer;
     const s = this.stage;
     if (reply !== undefined) {
@@ -126,7 +128,7 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
     }
     // A bad answer or a failure: the next server, if any; SERVFAIL when nobody is left.
     if (this.nextServer < this.order.length) this.launch();
-    else if (this.inFlight.length === 0) this.finish(this.errorAnswer(), 'failed');
+    else if (this.running === 0) this.finish(this.errorAnswer(), 'failed');
   }
 
   onDeadline(): void {
@@ -137,8 +139,8 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
   private finish(answer: Buffer, outcome: Outcome): void {
     const s = this.stage;
     s.deadlines.remove(this);
-    for (const ex of this.inFlight) s.exchanger.abandon(ex);
-    this.inFlight.length = 0;
+    // Not emptied: the query is dropped once answered (setting an array's length is a runtime call).
+    for (const ex of this.exchanges) s.exchanger.abandon(ex);
     const g = this.group;
     g.outcome(outcome).inc();
     g.response(answer[3]! & 0xf).inc();

@@ -14,8 +14,9 @@ import type { HealthTracked } from '../health/checker.js';
 import { shuffle, type RandomSource } from '../exchange/random.js';
 import type { ForwardPolicy } from './config.js';
 
-/** The servers to ask, in order; empty when every server is down. */
-export function orderServers<S extends HealthTracked>(policy: ForwardPolicy, servers: readonly S[], random: RandomSource, now: number): S[] {
+/** The servers to ask, in order (do not modify it: it may be `servers` itself); empty when every server is down. */
+export function orderServers<S extends HealthTracked>(policy: ForwardPolicy, servers: readonly S[], random: RandomSource, now: number): readonly S[] {
+  if (servers.length === 1 && servers[0]!.health.up) return servers;
   const up: S[] = [];
   for (const s of servers) if (s.health.up) up.push(s);
   if (policy === 'sequential' || up.length <= 1) return up;
