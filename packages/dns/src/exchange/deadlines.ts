@@ -5,6 +5,7 @@
  * timer is left alone: it fires, finds nothing due, and re-arms for the new earliest item (under
  * load with one timeout value that is about one spurious wake-up per timeout period).
  */
+import { performance } from 'node:perf_hooks';
 
 export interface Timed {
   /** Absolute deadline on the queue's clock (milliseconds). */

@@ -24,6 +24,7 @@
  * The listener is never called from inside `send()` or `abandon()`: always from an I/O or timer
  * callback, so callers need not be re-entrant.
  */
+import { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';

@@ -9,6 +9,7 @@
  * points at it). The cache is dropped whenever any source's `version` moves, and when it holds
  * more than `maxCacheEntries` answers.
  */
+import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { Answer, Next, Query, Stage, ZoneRoute } from '../chain/stage.js';
 import type { CounterChild, Counter, Registry } from '../metrics/registry.js';

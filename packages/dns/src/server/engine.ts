@@ -4,6 +4,7 @@
  * (or is dropped when its header cannot be read), a stage exception gets SERVFAIL, too many
  * queries in flight get REFUSED.
  */
+import { hrtime } from 'node:process';
 import type { Logger } from 'pino';
 import type { Answer, Next, Query, RouteKind, Transport } from '../chain/stage.js';
 import { Deferred, type DeferredSink, type DeferredTarget } from '../chain/deferred.js';
@@ -98,7 +99,7 @@ export class Engine implements DeferredTarget {
    * UDP max(512, the client's EDNS size) capped by udp.maxResponseSize.
    */
   process(raw: Buffer, transport: Transport, address: string, port: number, sink: ReplySink): Outcome {
-    const receivedAt = process.hrtime.bigint();
+    const receivedAt = hrtime.bigint();
     const t = transport === 'udp' ? 0 : 1;
     const p = this.parser;
     const verdict = p.parse(raw);
@@ -223,7 +224,7 @@ export class Engine implements DeferredTarget {
       h = this.metrics.histogram('hoplite_dns_server_query_duration_seconds', '').labels({ transport: TRANSPORTS[t]!, route: ROUTES[route]! });
       this.durations[j] = h;
     }
-    h.observe(Number(process.hrtime.bigint() - receivedAt) / 1e9);
+    h.observe(Number(hrtime.bigint() - receivedAt) / 1e9);
   }
 
   countDropped(transport: Transport, reason: string): void {

@@ -8,6 +8,7 @@
  * connection is closed at once. A frame shorter than a DNS header, longer than MAX_TCP_QUERY, or
  * a message that is not a query closes that connection only.
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { CounterChild, Registry } from '../metrics/registry.js';

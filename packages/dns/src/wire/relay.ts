@@ -5,6 +5,7 @@
  * answer comes back whole over UDP instead of truncated and retried over TCP upstream); the OPT
  * in the reply is then removed again (RFC 6891 7: no OPT to a client that sent none).
  */
+import { Buffer } from 'node:buffer';
 import { HEADER_SIZE, QType } from './constants.js';
 import { findOpt } from './response.js';
 

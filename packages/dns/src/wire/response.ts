@@ -2,6 +2,7 @@
  * Hot-path response helpers: read a reply's header, check that it answers our question, build
  * error responses, fit a response into the client's buffer. No full decode, no dns-packet.
  */
+import { Buffer } from 'node:buffer';
 import { Flag, HEADER_SIZE, QType } from './constants.js';
 import { skipName } from './name.js';
 
