@@ -107,6 +107,65 @@ t.test('deadline queue: fires in deadline order, never fires removed items', asy
   t.ok(items.every((i) => i.heapIndex === -1));
 });
 
+t.test('deadline queue: interleaved fixed durations (the lanes), moves and removals, then close()', async (t) => {
+  const q = new DeadlineQueue();
+  t.teardown(() => q.close());
+  const fired: number[] = [];
+  const firedIds: number[] = [];
+  type Item = Timed & { id: number };
+  const items: Item[] = [];
+  let pending = 0;
+  let resolveAll: () => void = () => undefined;
+  const allFired = new Promise<void>((resolve) => {
+    resolveAll = resolve;
+  });
+  const mk = (id: number): Item => ({
+    id,
+    deadline: 0,
+    heapIndex: -1,
+    lane: undefined,
+    lanePrev: undefined,
+    laneNext: undefined,
+    onDeadline() {
+      fired.push(this.deadline);
+      firedIds.push(this.id);
+      if (--pending === 0) resolveAll();
+    },
+  });
+  // "now + d" for a few fixed durations, as exchanges, queries and grace periods add them, with
+  // the clock moving on between adds; more kinds than lanes, so some go to the heap.
+  const durations = [40, 15, 60, 5, 25, 35, 45, 50, 55, 10, 30];
+  for (let i = 0; i < 400; i++) {
+    const it = mk(i);
+    items.push(it);
+    q.add(it, q.clock() + durations[i % durations.length]!);
+  }
+  t.equal(q.size, 400);
+  // Remove some from the middle, the head and the tail of their lanes; move others.
+  const removed = new Set<number>();
+  for (const i of [0, 1, 2, 57, 200, 398, 399]) {
+    q.remove(items[i]!);
+    removed.add(i);
+  }
+  for (let i = 3; i < 400; i += 13) if (!removed.has(i)) q.add(items[i]!, q.clock() + 20);
+  t.equal(q.size, 400 - removed.size);
+  pending = 400 - removed.size;
+  await allFired;
+  t.equal(fired.length, 400 - removed.size);
+  for (let i = 1; i < fired.length; i++) if (fired[i]! < fired[i - 1]!) t.fail(`out of order at ${i}`);
+  t.notOk(firedIds.some((id) => removed.has(id)), 'removed items never fire');
+  t.equal(q.size, 0);
+  t.ok(items.every((i) => i.heapIndex === -1 && i.lane === undefined && i.laneNext === undefined && i.lanePrev === undefined));
+  // close() forgets queued items (lanes and heap) without firing them.
+  const left = [mk(1000), mk(1001), mk(1002)];
+  q.add(left[0]!, q.clock() + 10_000);
+  q.add(left[1]!, q.clock() + 20_000);
+  q.add(left[2]!, q.clock() + 5);
+  q.close();
+  t.equal(q.size, 0);
+  t.ok(left.every((i) => i.heapIndex === -1 && i.lane === undefined));
+});
+
 t.test('deadline queue: an earlier item added from a callback still fires on time', async (t) => {
   const q = new DeadlineQueue();
   t.teardown(() => q.close());

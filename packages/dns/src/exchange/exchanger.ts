@@ -32,7 +32,7 @@ import { pino } from 'pino';
 import { Flag, HEADER_SIZE } from '../wire/constants.js';
 import { questionMatches } from '../wire/response.js';
 import { literalLookup, type Family, type ServerAddress } from './address.js';
-import { DeadlineQueue, type Timed } from './deadlines.js';
+import { DeadlineQueue, type Lane, type Timed } from './deadlines.js';
 import type { DropStats, ServerStats } from './metrics.js';
 import { CryptoRandom, type RandomSource } from './random.js';
 
@@ -86,6 +86,9 @@ export enum ExchangeState {
 export class Exchange implements Timed {
   deadline = 0;
   heapIndex = -1;
+  lane: Lane | undefined = undefined;
+  lanePrev: Timed | undefined = undefined;
+  laneNext: Timed | undefined = undefined;
   /** The ID on the wire (random per exchange, fresh again for a TCP retry). */
   id = 0;
   state: ExchangeState = ExchangeState.Udp;

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Counter, Gauge } from '../metrics/registry.js';
-import type { Timed } from '../exchange/deadlines.js';
+import type { Lane, Timed } from '../exchange/deadlines.js';
 import type { Exchange, ExchangeFailure, ExchangeListener, Exchanger, Server } from '../exchange/exchanger.js';
 import { HEADER_SIZE, QClass, QType, Rcode } from '../wire/constants.js';
 import { encodeName } from '../wire/name.js';
@@ -58,6 +58,9 @@ export interface HealthCheckerOptions {
 class ProbeEntry implements Timed, ExchangeListener {
   deadline = 0;
   heapIndex = -1;
+  lane: Lane | undefined = undefined;
+  lanePrev: Timed | undefined = undefined;
+  laneNext: Timed | undefined = undefined;
   inFlight: Exchange | undefined;
   constructor(
     readonly checker: HealthChecker,

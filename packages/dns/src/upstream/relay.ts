@@ -7,7 +7,7 @@
  */
 import { Deferred } from '../chain/deferred.js';
 import type { Query } from '../chain/stage.js';
-import type { Timed } from '../exchange/deadlines.js';
+import type { Lane, Timed } from '../exchange/deadlines.js';
 import { Rcode } from '../wire/constants.js';
 import { skipName } from '../wire/name.js';
 import { appendOpt, removeOpt, setId } from '../wire/relay.js';
@@ -17,6 +17,9 @@ import { restoreQuestion, rewriteQuestion } from '../wire/rewrite.js';
 export abstract class RelayQuery extends Deferred implements Timed {
   deadline = 0;
   heapIndex = -1;
+  lane: Lane | undefined = undefined;
+  lanePrev: Timed | undefined = undefined;
+  laneNext: Timed | undefined = undefined;
   /** The message sent to servers (ID overwritten per exchange). */
   message: Buffer;
   questionEnd: number;
