@@ -76,6 +76,12 @@ t.test('renames as the reference', async (t) => {
   t.equal(applyRenames('app.xdclb.thisdcos.global'), 'app.xdclb.thisdcos.directory', 'xdclb is not dclb: the global rule applies');
   t.equal(applyRenames('thisdcos.global.example'), 'thisdcos.global.example');
   t.equal(applyRenames('example.com'), 'example.com');
+  t.equal(applyRenames('xdclb.thisdcos.directory'), 'xdclb.thisdcos.directory', 'xdclb is not dclb');
+  t.equal(applyRenames('a.dclb.xthisdcos.global'), 'a.dclb.xthisdcos.global', 'the label must be thisdcos');
+  t.equal(applyRenames('a.dclb.thisdcosx.global'), 'a.dclb.thisdcosx.global');
+  t.equal(applyRenames('dclbthisdcos.global'), 'dclbthisdcos.global');
+  t.equal(applyRenames('vip1.marathon.l4lb.thisdcos.directory'), 'vip1.marathon.l4lb.thisdcos.directory');
+  t.equal(applyRenames('x.dclb.thisdcos.globalx'), 'x.l4lb.thisdcos.directory', 'dclb: any last label');
   t.same(renameSuffixes('a.dclb.thisdcos.global'), ['dclb.thisdcos.global', 'l4lb.thisdcos.directory']);
   t.equal(renameSuffixes('example.com'), undefined);
 

@@ -165,14 +165,23 @@ export function applyRenames(name: string): string {
  * (`x.dclb.thisdcos.global` -> ['dclb.thisdcos.global', 'l4lb.thisdcos.directory']).
  */
 export function renameSuffixes(name: string): [string, string] | undefined {
-  // Fast rejection without allocating: the label before the last one must be `thisdcos`, and
-  // either `dclb` precedes it or the last label is `global`.
+  // Fast rejection without allocating: either `dclb.` precedes the label before the last one, or
+  // the last label is `global` (checked first: they reject the names that do end in
+  // `thisdcos.<label>`, e.g. every VIP name); then that label must be `thisdcos`.
   const last = name.lastIndexOf('.');
-  if (last < 8 || !name.startsWith('thisdcos', last - 8)) return undefined;
-  const t = last - 8; // start of `thisdcos`
-  const dclb = t >= 5 && name.startsWith('dclb.', t - 5) && (t === 5 || name.charCodeAt(t - 6) === 0x2e);
+  if (last < 8) return undefined;
+  const t = last - 8; // where `thisdcos` would start
+  const dclb =
+    t >= 5 &&
+    name.charCodeAt(t - 1) === 0x2e && // .
+    name.charCodeAt(t - 2) === 0x62 && // b
+    name.charCodeAt(t - 3) === 0x6c && // l
+    name.charCodeAt(t - 4) === 0x63 && // c
+    name.charCodeAt(t - 5) === 0x64 && // d
+    (t === 5 || name.charCodeAt(t - 6) === 0x2e);
   const global = !dclb && name.length - last === 7 && name.endsWith('global');
   if (!dclb && !global) return undefined;
+  if (!name.startsWith('thisdcos', t)) return undefined;
   if (t > 0 && name.charCodeAt(t - 1) !== 0x2e) return undefined;
   if (last + 1 >= name.length || name.indexOf('\\') >= 0) return undefined;
   return dclb ? [`dclb.thisdcos.${name.slice(last + 1)}`, 'l4lb.thisdcos.directory'] : ['thisdcos.global', 'thisdcos.directory'];
