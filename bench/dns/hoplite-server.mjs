@@ -4,24 +4,26 @@
 //   node bench/dns/hoplite-server.mjs --port P --upstream 127.0.0.1:K
 //        [--master-zone mesos --masters 127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3]
 //        [--local-zone l4lb.thisdcos.directory --local-records records.json]
-//        [--stages auto|explicit|default]
+//        [--stages default|auto|explicit]
 //        [--module @hoplite/dns]   (another module exposing createServer, e.g. the stand-in in fixtures/)
 //
 // It imports the BUILT `@hoplite/dns` (run `npx tsc -b packages/dns` first), listens on 127.0.0.1:P
 // (UDP and TCP), and stops cleanly on SIGTERM (server.close()).
 //
-// Written against @hoplite/dns as of its first commits (see bench/README.md, "The Hoplite adapter"):
-//   const server = await createServer(config, { stages })   // starts listening
+// Aligned with @hoplite/dns as it landed (see bench/README.md, "The Hoplite adapter"):
+//   const server = await createServer(config)   // starts listening
 //   await server.close()
-//   config: { listen, upstreams: { servers }, masters: { servers, zones }, localZones: [{ zone, source }] }
-//   stages: [mastersStageFactory(config), forwardStageFactory(config)] — at the time of writing
-//     createServer does not add the masters and forward stages by itself ("Default: none yet") and
-//     the package index does not export the factories, so `--stages auto` takes them from the index
-//     when it has them, else from the built files dist/masters/stage.js and dist/upstream/forward.js;
-//     `--stages default` passes none (for when createServer wires them itself).
+//   config: { listen, upstreams: { servers }, masters: { servers, zones }, localZones: [{ zone, source }],
+//             cache: false }
+//   --stages default (the default): createServer adds the masters and forward stages itself (it does
+//     since the package's early commits). --stages auto|explicit: pass mastersStageFactory and
+//     forwardStageFactory as options.stages, from the package index or, failing that, from the built
+//     files dist/masters/stage.js and dist/upstream/forward.js (for builds that did not add them).
+//   cache: false, so that Hoplite forwards without a cache, like the peers (set only for builds that
+//     know the key).
 //   localZones source: the package's staticSource(records) when exported, else a minimal
 //     RecordSource ({ version, lookup(name) }) built here. LOCAL-ZONE HOOK: replace it with the VIP
-//     table's record source (issue 4) when that lands, preloaded with the same records.
+//     table's record source (issue 4) to measure that path, preloaded with the same records.
 //
 // Exit codes: 0 after SIGTERM; 3 when the module is missing, unbuilt or has no createServer (the
 // harness then skips Hoplite and reports it as pending); 1 on any other failure.
@@ -41,7 +43,7 @@ const { values } = parseArgs({
     masters: { type: 'string' },
     'local-zone': { type: 'string' },
     'local-records': { type: 'string' },
-    stages: { type: 'string', default: 'auto' },
+    stages: { type: 'string', default: 'default' },
     module: { type: 'string', default: '@hoplite/dns' },
   },
 });
