@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import { tempDir, stopAll, killAllSync, sleep } from '../lib/proc.mjs';
 import { startRedis, fillStore, freezeBuild, startServe, loadWindow, writeVipQueries, metricValue, loadavg } from './lib.mjs';
 
@@ -32,7 +33,8 @@ const { values: o } = parseArgs({
 const N = Number(o.vips);
 const pools = [o.pool];
 const duration = Number(o.duration);
-const pin = Number(execFileSync('nproc').toString().trim()) >= 2;
+const NPROC = os.cpus().length;
+const pin = NPROC >= 2;
 const SERVER_CPU = pin ? '1' : undefined;
 const LOAD_CPU = pin ? '0' : undefined;
 if (pin) execFileSync('taskset', ['-p', '-c', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
@@ -110,7 +112,7 @@ async function main() {
   const misses = metricValue(m1, 'hoplite_dns_local_cache_misses_total') - metricValue(m0, 'hoplite_dns_local_cache_misses_total');
   const top = Number(o.top);
   const usq = r.cpuUsPerQuery;
-  console.log(`Machine: ${execFileSync('nproc').toString().trim()} CPUs; load ${loadavg()}; ${new Date().toISOString()}; build ${build.commit}${build.uncommittedInPackages.length ? ' + uncommitted' : ''}.`);
+  console.log(`Machine: ${NPROC} CPUs, ${os.cpus()[0]?.model}; Node ${process.version}; pinning: ${pin ? 'serve on cpu 1, dnsperf/redis/this on cpu 0' : 'none'}; load ${loadavg()}; ${new Date().toISOString()}; build ${build.commit}${build.uncommittedInPackages.length ? ' + uncommitted' : ''}.`);
   console.log(`${N} VIPs, dnsperf -l ${duration} -c 4 -q 100: ${r.qps.toFixed(0)} qps, ${usq.toFixed(1)} us CPU/query (with the profiler on; interval ${o.interval} us), other load on the server cpu ${r.otherOnServerCpuPct.toFixed(0)}%, answer-cache misses ${(100 * misses / r.completed).toFixed(0)}%.`);
   console.log(`${s.total} non-idle samples in the load window.\n`);
   const rows = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)

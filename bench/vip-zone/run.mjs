@@ -5,6 +5,7 @@
 //        [--warmup 2] [--rate 10000] [--prop-count 300] [--prop-rounds 3] [--prop-stores redis,embedded]
 //        [--prop-cap-ms 5000] [--vips 100000] [--small-vips 100] [--pool 10.64.0.0/14]
 //        [--fill-workers 4] [--fill-inflight 8] [--churn 10] [--scale-variants big,small,big-nocopy]
+//        [--serve-node-args "--max-semi-space-size=1 ..."] (node flags for serve in the scale part)
 //        [--cpu-names 300]
 //        [--cpu-servers hoplite-serve,hoplite,unbound,dnsmasq,node-idpatch,node-encode]
 //        [--max-other 25] [--retries 1] [--no-pin] [--out FILE.json]
@@ -46,6 +47,7 @@ const { values: o } = parseArgs({
     'fill-inflight': { type: 'string', default: '8' },
     churn: { type: 'string', default: '10' },
     'scale-variants': { type: 'string', default: 'big,small,big-nocopy' },
+    'serve-node-args': { type: 'string', default: '' },
     'cpu-names': { type: 'string', default: '300' },
     'cpu-servers': { type: 'string', default: 'hoplite-serve,hoplite,unbound,dnsmasq,node-idpatch,node-encode' },
     'max-other': { type: 'string', default: '25' },
@@ -56,7 +58,7 @@ const { values: o } = parseArgs({
   },
 });
 if (o.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 15).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
 const num = (k) => {
@@ -73,6 +75,7 @@ const cfg = {
   propCount: num('prop-count'), propRounds: num('prop-rounds'), propCapMs: num('prop-cap-ms'),
   propStores: o['prop-stores'].split(',').map((s) => s.trim()).filter(Boolean),
   vips: num('vips'), smallVips: num('small-vips'), pools: [o.pool],
+  serveNodeArgs: o['serve-node-args'].split(' ').filter(Boolean),
   scaleVariants: o['scale-variants'].split(',').map((s) => s.trim()).filter(Boolean),
   fillWorkers: num('fill-workers'), fillInflight: num('fill-inflight'), churnS: num('churn'),
   cpuNames: num('cpu-names'), cpuServers: o['cpu-servers'].split(',').map((s) => s.trim()).filter(Boolean),
@@ -149,7 +152,8 @@ async function scale() {
     small: { variant: `${cfg.smallVips} VIPs`, store: small.url, count: cfg.smallVips, snapshot: true, queryFile: qSmall },
     'big-nocopy': { variant: `${cfg.vips} VIPs, no local copy`, store: big.url, count: cfg.vips, snapshot: false, queryFile: qBig },
   };
-  const variants = cfg.scaleVariants.map((v) => all[v]);
+  const tag = cfg.serveNodeArgs.length ? ` (node ${cfg.serveNodeArgs.join(' ')})` : '';
+  const variants = cfg.scaleVariants.map((v) => ({ ...all[v], variant: all[v].variant + tag, nodeArgs: cfg.serveNodeArgs }));
   try {
     for (let run = 1; run <= cfg.runs; run++) {
       for (const v of variants) {

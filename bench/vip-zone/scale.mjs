@@ -28,7 +28,7 @@ const snapshotInfo = (p) => {
  * @param {number} o.count
  * @param {boolean} o.snapshot    keep the local snapshot copy (the default of serve) or not ('')
  */
-export async function scaleRun({ variant, store, count, pools, dir, snapshot, queryFile, duration, rate, serverCpu, loadCpu, churnS, log, quiet }) {
+export async function scaleRun({ variant, store, count, pools, dir, snapshot, queryFile, duration, rate, serverCpu, loadCpu, churnS, log, quiet, nodeArgs = [] }) {
   mkdirSync(dir, { recursive: true });
   const busyBefore = quiet ? await waitForQuiet(serverCpu, { log }) : NaN;
   const snapshotFile = snapshot ? join(dir, 'vip-snapshot.json') : '';
@@ -43,13 +43,13 @@ export async function scaleRun({ variant, store, count, pools, dir, snapshot, qu
     } catch { /* exited */ }
   };
   const serve = await startServe({
-    store, pools, dir, cpus: serverCpu, snapshotFile, logFile: join(dir, 'serve.log'), untilMs: 300000,
+    store, pools, dir, cpus: serverCpu, snapshotFile, logFile: join(dir, 'serve.log'), untilMs: 300000, nodeArgs,
     onSpawn: (child) => {
       pid = child.pid;
       sampler = setInterval(sample, 100);
     },
   });
-  const result = { variant, count, snapshot, command: serve.command, serverCpuBusyBeforePct: busyBefore, loadavgBefore: loadavg() };
+  const result = { variant, count, snapshot, nodeArgs, command: serve.command, serverCpuBusyBeforePct: busyBefore, loadavgBefore: loadavg() };
   try {
     const open = await serve.waitForLog('vip store open', 300000);
     const synced = await serve.waitForLog('vip zone synced', 300000);
