@@ -83,7 +83,7 @@ const cfg = {
   pin: !o['no-pin'] && Number(execFileSync('nproc').toString().trim()) >= 2,
 };
 for (const p of cfg.parts) if (!['propagation', 'scale', 'cpu'].includes(p)) { console.error(`unknown part ${p}; accepted: propagation, scale, cpu`); process.exit(2); }
-for (const s of cfg.scaleVariants) if (!['big', 'small', 'big-nocopy'].includes(s)) { console.error(`unknown --scale-variants ${s}; accepted: big, small, big-nocopy`); process.exit(2); }
+for (const s of cfg.scaleVariants) if (!['big', 'small', 'big-nocopy', 'big-hot'].includes(s)) { console.error(`unknown --scale-variants ${s}; accepted: big, small, big-nocopy, big-hot`); process.exit(2); }
 for (const s of cfg.propStores) if (!['redis', 'embedded'].includes(s)) { console.error(`unknown --prop-stores ${s}; accepted: redis, embedded`); process.exit(2); }
 for (const s of cfg.cpuServers) if (!CPU_SERVERS.includes(s)) { console.error(`unknown server ${s}; accepted: ${CPU_SERVERS.join(', ')}`); process.exit(2); }
 for (const tool of ['redis-server', 'dnsperf', 'knotd', ...(cfg.pin ? ['taskset'] : [])]) {
@@ -147,10 +147,14 @@ async function scale() {
   const lines = Math.max(200000, Math.ceil(cfg.duration * 40000));
   const qBig = writeVipQueries(join(tmp.dir, 'q-big.txt'), { count: cfg.vips, lines, seed: 7 });
   const qSmall = writeVipQueries(join(tmp.dir, 'q-small.txt'), { count: cfg.smallVips, lines, seed: 8 });
+  // The same hot set as the small table (vip0..vip<small-1>), asked of the big table: every answer
+  // is a cache hit, so only the table's size differs from the small variant.
+  const qHot = writeVipQueries(join(tmp.dir, 'q-hot.txt'), { count: cfg.smallVips, lines, seed: 8 });
   const all = {
     big: { variant: `${cfg.vips} VIPs`, store: big.url, count: cfg.vips, snapshot: true, queryFile: qBig },
     small: { variant: `${cfg.smallVips} VIPs`, store: small.url, count: cfg.smallVips, snapshot: true, queryFile: qSmall },
     'big-nocopy': { variant: `${cfg.vips} VIPs, no local copy`, store: big.url, count: cfg.vips, snapshot: false, queryFile: qBig },
+    'big-hot': { variant: `${cfg.vips} VIPs, queries on ${cfg.smallVips} of them`, store: big.url, count: cfg.vips, snapshot: true, queryFile: qHot },
   };
   const tag = cfg.serveNodeArgs.length ? ` (node ${cfg.serveNodeArgs.join(' ')})` : '';
   const variants = cfg.scaleVariants.map((v) => ({ ...all[v], variant: all[v].variant + tag, nodeArgs: cfg.serveNodeArgs }));
