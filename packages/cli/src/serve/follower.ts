@@ -192,7 +192,7 @@ export class VipFollower {
     if (!this.#dirty || !this.#opts.snapshotFile) return;
     this.#dirty = false;
     try {
-      writeSnapshotFile(this.#opts.snapshotFile, this.#opts.table.revision, this.#opts.table.pools, this.#opts.table.all());
+      writeSnapshotFile(this.#opts.snapshotFile, this.#opts.table.revision, this.#opts.table.pools, this.#opts.table.entries());
     } catch (err) {
       this.#log.warn({ err: (err as Error).message, file: this.#opts.snapshotFile }, 'cannot write the local vip copy');
     }

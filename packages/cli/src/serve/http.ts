@@ -42,9 +42,25 @@ export async function startHttp(address: string, port: number, deps: HttpDeps): 
         });
         return;
       }
-      case '/v1/vips':
-        sendJson(200, { revision: deps.table.revision, vips: [...deps.table.all()] });
+      case '/v1/vips': {
+        // The whole records from the store when it is live; else what this resolver answers from.
+        const allocator = deps.follower.state === 'live' ? deps.follower.allocator : undefined;
+        const local = (): void =>
+          sendJson(200, {
+            source: 'resolver',
+            revision: deps.table.revision,
+            vips: [...deps.table.entries()].map((v) => ({ name: v.name, ipv4: v.ipv4, ipv6: v.ipv6 ?? null, ports: v.ports ? v.ports.split(',') : [] })),
+          });
+        if (!allocator) {
+          local();
+          return;
+        }
+        allocator.list().then(
+          (vips) => sendJson(200, { source: 'store', revision: deps.table.revision, vips }),
+          () => local(),
+        );
         return;
+      }
       case '/v1/version':
         sendJson(200, { version: deps.version });
         return;

@@ -10,7 +10,7 @@
  * - PTR for addresses inside the pools, in in-addr.arpa / ip6.arpa.
  */
 import type { RecordSource, ZoneRecord } from '@hoplite/dns';
-import type { VipChange, VipRecord, VipSnapshot } from '@hoplite/vip';
+import type { VipChange, VipRecord } from '@hoplite/vip';
 
 export const VIP_ZONE = 'l4lb.thisdcos.directory';
 
@@ -85,12 +85,40 @@ export interface VipTableOptions {
   readonly ipv6Pool?: string;
 }
 
+/**
+ * What the DNS side keeps of one named VIP: its name, addresses and ports (as `80/tcp,53/udp`).
+ * Compact on purpose: a resolver holds every VIP of the cluster (100,000 in about 25 MB).
+ */
+export class VipEntry {
+  constructor(
+    readonly name: string,
+    readonly ipv4: string,
+    readonly ipv6: string | undefined,
+    readonly ports: string,
+  ) {}
+
+  static of(v: VipRecord): VipEntry {
+    return new VipEntry(v.name, v.ipv4, v.ipv6 || undefined, v.ports.map((p) => `${p.port}/${p.protocol}`).join(','));
+  }
+
+  /** Protocols of the ports, without duplicates. */
+  protocols(): string[] {
+    const out: string[] = [];
+    for (const p of this.ports ? this.ports.split(',') : []) {
+      const proto = p.slice(p.indexOf('/') + 1);
+      if (!out.includes(proto)) out.push(proto);
+    }
+    return out;
+  }
+}
+
 export class VipTable implements RecordSource {
   version = 0;
   /** The store revision the table reflects. */
   revision = 0;
-  private readonly vips = new Map<string, VipRecord>();
-  private readonly byAddress = new Map<string, VipRecord>();
+  private readonly vips = new Map<string, VipEntry>();
+  /** Dotted IPv4, or 32 hex digits for IPv6 -> entry. */
+  private readonly byAddress = new Map<string, VipEntry>();
   /** Empty non-terminals with a reference count. */
   private readonly ents = new Map<string, number>();
   private pools4: Cidr4[] = [];
@@ -134,17 +162,20 @@ export class VipTable implements RecordSource {
     return this.vips.size;
   }
 
-  /** Every VIP, for the HTTP API and the local snapshot copy. */
-  all(): IterableIterator<VipRecord> {
+  /** Every named VIP, for the local snapshot copy and the HTTP API while the store is away. */
+  entries(): IterableIterator<VipEntry> {
     return this.vips.values();
   }
 
-  /** Replace everything with a snapshot. */
-  load(snapshot: VipSnapshot): void {
+  /** Replace everything with a snapshot (IP VIPs have no DNS names and are left out). */
+  load(snapshot: { readonly revision: number; readonly vips: Iterable<VipRecord | VipEntry> }): void {
     this.vips.clear();
     this.byAddress.clear();
     this.ents.clear();
-    for (const v of snapshot.vips) this.add(v);
+    for (const v of snapshot.vips) {
+      if (v instanceof VipEntry) this.add(v);
+      else if (v.kind === 'named') this.add(VipEntry.of(v));
+    }
     this.revision = snapshot.revision;
     this.version++;
   }
@@ -154,12 +185,12 @@ export class VipTable implements RecordSource {
     const key = change.type === 'put' ? change.vip.name : change.name;
     const old = this.vips.get(key);
     if (old) this.remove(old);
-    if (change.type === 'put') this.add(change.vip);
+    if (change.type === 'put' && change.vip.kind === 'named') this.add(VipEntry.of(change.vip));
     this.revision = change.revision;
     this.version++;
   }
 
-  private add(v: VipRecord): void {
+  private add(v: VipEntry): void {
     this.vips.set(v.name, v);
     this.byAddress.set(v.ipv4, v);
     const v6 = v.ipv6 ? expandV6(v.ipv6) : undefined;
@@ -167,7 +198,7 @@ export class VipTable implements RecordSource {
     for (const e of this.entsOf(v)) this.ents.set(e, (this.ents.get(e) ?? 0) + 1);
   }
 
-  private remove(v: VipRecord): void {
+  private remove(v: VipEntry): void {
     this.vips.delete(v.name);
     if (this.byAddress.get(v.ipv4) === v) this.byAddress.delete(v.ipv4);
     const v6 = v.ipv6 ? expandV6(v.ipv6) : undefined;
@@ -179,18 +210,18 @@ export class VipTable implements RecordSource {
     }
   }
 
-  private entsOf(v: VipRecord): string[] {
-    if (v.kind !== 'named') return [];
-    const fw = `${v.framework}.${VIP_ZONE}`;
+  /** `<framework>.l4lb...` and `_<proto>.<framework>.l4lb...` of a VIP. */
+  private entsOf(v: VipEntry): string[] {
+    const fw = v.name.slice(v.name.indexOf('.') + 1);
     const out = [fw];
-    for (const proto of new Set(v.ports.map((p) => p.protocol))) out.push(`_${proto}.${fw}`);
+    for (const proto of v.protocols()) out.push(`_${proto}.${fw}`);
     return out;
   }
 
   lookup(name: string): readonly ZoneRecord[] | undefined {
     if (name.endsWith('.arpa')) return this.lookupReverse(name);
     const v = this.vips.get(name);
-    if (v && v.kind === 'named') {
+    if (v) {
       const out: ZoneRecord[] = [{ type: 'A', address: v.ipv4 }];
       if (v.ipv6) out.push({ type: 'AAAA', address: v.ipv6 });
       return out;
@@ -202,9 +233,11 @@ export class VipTable implements RecordSource {
         const target = `${m[1]}.${m[3]}.${VIP_ZONE}`;
         const t = this.vips.get(target);
         if (t) {
-          const srv: ZoneRecord[] = t.ports
-            .filter((p) => p.protocol === m[2])
-            .map((p) => ({ type: 'SRV', priority: 0, weight: 0, port: p.port, target }));
+          const srv: ZoneRecord[] = [];
+          for (const p of t.ports ? t.ports.split(',') : []) {
+            const slash = p.indexOf('/');
+            if (p.slice(slash + 1) === m[2]) srv.push({ type: 'SRV', priority: 0, weight: 0, port: Number(p.slice(0, slash)), target });
+          }
           if (srv.length > 0) return srv;
         }
       }
@@ -217,7 +250,7 @@ export class VipTable implements RecordSource {
     const addr = addressOfReverse(name);
     if (addr !== undefined) {
       const v = this.byAddress.get(addr);
-      return v && v.kind === 'named' ? [{ type: 'PTR', target: v.name }] : undefined;
+      return v ? [{ type: 'PTR', target: v.name }] : undefined;
     }
     // A partial reverse name inside a pool: an empty non-terminal (NODATA is always safe here).
     return this.owns(name) ? [] : undefined;
