@@ -38,6 +38,7 @@ import type {
   VipTableExport,
   Watch,
   WatchEvent,
+  WatchOptions,
 } from './types.js';
 
 /** How long a released address stays reserved for its old name, by default: 10 minutes. */
@@ -422,8 +423,10 @@ export class Allocator {
     return { revision: s.revision, vips: s.vips.map((v) => this.#decorate(v)) };
   }
 
-  /** The change feed: a snapshot, then changes in revision order; resyncs (a new snapshot) after a gap. */
-  watch(listener: (event: WatchEvent) => void, opts: { fromRevision?: number } = {}): Watch {
+  /** The change feed: a snapshot, then changes in revision order; resyncs (a new snapshot) after a gap.
+   *  With `chunkSize`, snapshots are streamed ('snapshot-begin', 'snapshot-chunk'..., 'snapshot-end';
+   *  types.ts, WatchEvent), each chunk's records with their AAAA. */
+  watch(listener: (event: WatchEvent) => void, opts: WatchOptions = {}): Watch {
     this.#assertOpen();
     // Before a snapshot (the first, and every resync, e.g. after another process updated the
     // pools) the stored pools are read again, so that the records it carries get the AAAA of the
@@ -446,7 +449,7 @@ export class Allocator {
       });
     };
     const w = this.store.watch((e) => {
-      if (e.type === 'snapshot') {
+      if (e.type === 'snapshot' || e.type === 'snapshot-begin') {
         enqueue(async () => {
           if (!closed && !this.#closed) {
             try {
@@ -546,6 +549,7 @@ export class Allocator {
   #decorateEvent(e: WatchEvent): WatchEvent {
     if (this.plan.ipv6 === undefined) return e;
     if (e.type === 'snapshot') return { type: 'snapshot', snapshot: { revision: e.snapshot.revision, vips: e.snapshot.vips.map((v) => this.#decorate(v)) } };
+    if (e.type === 'snapshot-chunk') return { type: 'snapshot-chunk', vips: e.vips.map((v) => this.#decorate(v)) };
     if (e.type === 'change') {
       const c = e.change;
       return {

@@ -93,4 +93,6 @@ export type {
   VipTableExport,
   Watch,
   WatchEvent,
+  WatchOptions,
 } from './types.js';
+export { WATCH_CHUNK_MAX } from './watch-options.js';

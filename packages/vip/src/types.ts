@@ -78,14 +78,50 @@ export interface VipSnapshot {
   readonly vips: readonly VipRecord[];
 }
 
-/** Events delivered to a watcher, in order. */
+/**
+ * Events delivered to a watcher, in order.
+ *
+ * Without `chunkSize` (WatchOptions) a snapshot is one 'snapshot' event holding every record. With
+ * `chunkSize` it is streamed, and a watcher never holds more than one chunk of records:
+ *
+ * - 'snapshot-begin' `{ revision }`: start building a new table (drop any table an earlier,
+ *   unfinished 'snapshot-begin' started). `revision` is the store's revision when the read began.
+ * - 'snapshot-chunk' `{ vips }` (at most `chunkSize` records, never empty): put each record into the
+ *   table being built, by name. A name may come in more than one chunk (Redis SCAN); the later one wins.
+ * - 'change' events between begin and end: the changes made while the records were read
+ *   (revisions `begin.revision + 1`, `+ 2`, ... without gaps), to apply to the table being built:
+ *   replaying them converges whatever the chunks saw of them (a put carries the whole record, a
+ *   delete of an absent name is nothing).
+ * - 'snapshot-end' `{ revision }`: the table being built is now the store's table at `revision`
+ *   (begin's revision plus the changes replayed): use it. 'change' events after it apply to it.
+ * - An 'error' between begin and end abandons that snapshot; a new 'snapshot-begin' follows once the
+ *   store is reachable again, as does one after a gap.
+ */
 export type WatchEvent =
   | { readonly type: 'snapshot'; readonly snapshot: VipSnapshot }
+  /** Chunked mode: a new table starts (see above). */
+  | { readonly type: 'snapshot-begin'; readonly revision: number }
+  /** Chunked mode: records of the table being built (at most `chunkSize`). */
+  | { readonly type: 'snapshot-chunk'; readonly vips: readonly VipRecord[] }
+  /** Chunked mode: the table being built is complete, at `revision`. */
+  | { readonly type: 'snapshot-end'; readonly revision: number }
   | { readonly type: 'change'; readonly change: VipChange }
   /** The store could not be reached; the watcher keeps trying (with backoff) and resyncs. */
   | { readonly type: 'error'; readonly error: Error }
   /** The store is reachable again (after an 'error'); a 'snapshot' follows when a resync is needed. */
   | { readonly type: 'reconnected' };
+
+/** Options of `watch`. */
+export interface WatchOptions {
+  /** Resume after this revision: no snapshot when the store still holds every change after it. */
+  readonly fromRevision?: number;
+  /**
+   * Stream every snapshot in chunks of at most this many records ('snapshot-begin',
+   * 'snapshot-chunk'..., 'snapshot-end'; see WatchEvent) instead of one 'snapshot' event holding
+   * the whole table. An integer from 1 to 100000 (`WATCH_CHUNK_MAX`); absent: one 'snapshot' event.
+   */
+  readonly chunkSize?: number;
+}
 
 export interface Watch {
   close(): Promise<void>;
@@ -219,8 +255,9 @@ export interface VipStore {
   stats(now: number): Promise<PoolStats[]>;
   /** Change feed: first a 'snapshot' event (unless `fromRevision` is given and the store still
    *  holds every change after it), then every change in revision order. A consumer that sees a
-   *  revision gap resyncs by itself; the watcher does it for you. */
-  watch(listener: (event: WatchEvent) => void, opts?: { fromRevision?: number }): Watch;
+   *  revision gap resyncs by itself; the watcher does it for you. With `chunkSize`, snapshots are
+   *  streamed (WatchEvent). Throws BadOptionError for a bad `chunkSize`. */
+  watch(listener: (event: WatchEvent) => void, opts?: WatchOptions): Watch;
   exportTable(now: number): Promise<VipTableExport>;
   /** Replace the whole table atomically, or change nothing and throw. */
   importTable(table: VipTableExport, now: number): Promise<void>;

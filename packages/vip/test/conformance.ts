@@ -15,6 +15,8 @@
  *     damage: {
  *       leakFree: (store, address) => ...,   // a free address becomes neither free, used nor quarantined
  *       freeUsed: (store, address) => ...,   // a VIP's address is ALSO put back into the free space
+ *       trimFeed: (store, revision) => ...,  // drop the change-feed entries up to `revision` (as the
+ *                                            // store's own trimming would, much later)
  *     },
  *   });
  *
@@ -39,6 +41,9 @@ export interface ConformanceHarness {
   damage: {
     leakFree(store: VipStore, address: number): Promise<void>;
     freeUsed(store: VipStore, address: number): Promise<void>;
+    /** Drop every change-feed entry with a revision <= `revision`. The embedded harness does it
+     *  synchronously (before the returned promise settles). */
+    trimFeed(store: VipStore, revision: number): Promise<void>;
   };
 }
 
@@ -106,6 +111,70 @@ class Recorder {
   snapshots(): number {
     return this.events.filter((e) => e.type === 'snapshot').length;
   }
+}
+
+/** What a consumer of a chunked watch (WatchOptions.chunkSize) builds from its events, replayed. */
+interface ChunkedReplay {
+  /** Each completed snapshot: begin's revision, end's, the table at the end, the changes replayed inside it. */
+  ends: { begin: number; revision: number; table: VipRecord[]; replayed: number[] }[];
+  begins: number;
+  chunkSizes: number[];
+  /** The table in use after every event, and its revision. */
+  table: VipRecord[];
+  revision: number;
+}
+
+const byName = (x: VipRecord, y: VipRecord): number => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0);
+
+function replayChunked(events: readonly WatchEvent[]): ChunkedReplay {
+  let table = new Map<string, VipRecord>();
+  let revision = -1;
+  let building: Map<string, VipRecord> | undefined;
+  let begin = -1;
+  let replayed: number[] = [];
+  const out: ChunkedReplay = { ends: [], begins: 0, chunkSizes: [], table: [], revision: -1 };
+  for (const e of events) {
+    if (e.type === 'snapshot-begin') {
+      building = new Map();
+      begin = e.revision;
+      replayed = [];
+      out.begins++;
+    } else if (e.type === 'snapshot-chunk') {
+      out.chunkSizes.push(e.vips.length);
+      for (const v of e.vips) building?.set(v.name, v);
+    } else if (e.type === 'change') {
+      const target = building ?? table;
+      if (building) replayed.push(e.change.revision);
+      else revision = e.change.revision;
+      if (e.change.type === 'put') target.set(e.change.vip.name, e.change.vip);
+      else target.delete(e.change.name);
+    } else if (e.type === 'snapshot-end') {
+      table = building ?? new Map();
+      building = undefined;
+      revision = e.revision;
+      out.ends.push({ begin, revision, table: [...table.values()].sort(byName), replayed });
+    } else if (e.type === 'error') building = undefined;
+  }
+  out.table = [...table.values()].sort(byName);
+  out.revision = revision;
+  return out;
+}
+
+/** The table at `revision` from a plain watch's events: its first snapshot, then its changes up to `revision`. */
+function plainTableAt(events: readonly WatchEvent[], revision: number): VipRecord[] {
+  const table = new Map<string, VipRecord>();
+  let started = false;
+  for (const e of events) {
+    if (e.type === 'snapshot' && !started) {
+      started = true;
+      if (e.snapshot.revision > revision) throw new Error(`the plain watch started at ${e.snapshot.revision}, after ${revision}`);
+      for (const v of e.snapshot.vips) table.set(v.name, v);
+    } else if (e.type === 'change' && started && e.change.revision <= revision) {
+      if (e.change.type === 'put') table.set(e.change.vip.name, e.change.vip);
+      else table.delete(e.change.name);
+    }
+  }
+  return [...table.values()].sort(byName);
 }
 
 function stripRevisions(vips: readonly VipRecord[]) {
@@ -403,6 +472,151 @@ export function conformance(t: Test, h: ConformanceHarness): void {
     await w.close();
   });
 
+  t.test(`${h.name}: a chunked watch streams the same table as a snapshot`, async (t) => {
+    const s = await open(t, two);
+    for (let i = 0; i < 23; i++) await s.allocate(req(`chunk${i}`, ip('10.0.0.1')), T0);
+    await s.reserve(ipReq('10.0.0.40'), T0);
+    for (const bad of [0, 1.5, 100_001, -1]) {
+      t.throws(() => s.watch(() => {}, { chunkSize: bad }), { code: 'HOPLITE_VIP_BAD_OPTION' }, `chunkSize ${bad} refused`);
+    }
+    const rec = new Recorder();
+    const w = s.watch(rec.listener, { chunkSize: 5 });
+    t.teardown(() => w.close());
+    await rec.until((e) => e.some((x) => x.type === 'snapshot-end'), 'snapshot-end');
+    const snap = await s.snapshot();
+    const r = replayChunked(rec.events);
+    t.equal(rec.events[0]?.type, 'snapshot-begin', 'begins with snapshot-begin');
+    t.notOk(rec.events.some((e) => e.type === 'snapshot'), 'no whole-table snapshot event');
+    t.equal(r.begins, 1);
+    t.equal(r.ends.length, 1);
+    t.equal(r.ends[0]?.revision, snap.revision, 'the end revision is the store revision');
+    t.same(r.ends[0]?.table, [...snap.vips].sort(byName), 'the chunks hold the snapshot table');
+    t.ok(r.chunkSizes.length >= 5, `24 records in chunks of at most 5 (${r.chunkSizes.join(',')})`);
+    t.ok(r.chunkSizes.every((n) => n >= 1 && n <= 5), 'every chunk holds 1 to 5 records');
+
+    // Changes flow after the end, and apply to the table in use.
+    await s.allocate(req('after-chunks', ip('10.0.0.1')), T0);
+    await s.release(vipName('chunk3').name, T0);
+    const target = await s.revision();
+    await rec.until(() => replayChunked(rec.events).revision >= target, 'changes after the snapshot');
+    const after = replayChunked(rec.events);
+    t.equal(after.revision, target);
+    t.same(after.table, [...(await s.snapshot()).vips].sort(byName));
+
+    // An empty table: begin, then end, no chunk.
+    const e = await open(t, small);
+    const rec2 = new Recorder();
+    const w2 = e.watch(rec2.listener, { chunkSize: 1 });
+    t.teardown(() => w2.close());
+    await rec2.until((x) => x.some((y) => y.type === 'snapshot-end'), 'empty snapshot-end');
+    t.same(rec2.events.map((x) => x.type), ['snapshot-begin', 'snapshot-end']);
+    const r2 = rec2.events[1];
+    t.equal(r2?.type === 'snapshot-end' ? r2.revision : -1, await e.revision());
+  });
+
+  t.test(`${h.name}: changes made while a chunked snapshot streams converge (list, then watch)`, async (t) => {
+    const s = await open(t, two);
+    const N = 40;
+    const names = Array.from({ length: N }, (_, i) => vipName(`conv${i}`).name);
+    for (let i = 0; i < N; i++) await s.allocate(req(`conv${i}`, ip('10.0.0.1')), T0);
+    // A plain watcher from before: the table at any revision, to compare with.
+    const plain = new Recorder();
+    const wp = s.watch(plain.listener);
+    t.teardown(() => wp.close());
+    await plain.until(() => plain.snapshots() >= 1, 'plain snapshot');
+
+    // While the chunked snapshot streams, each of its first chunks sets off a change: a new name,
+    // a release, a port added, and a name released then pinned elsewhere (deleted, then back with
+    // another address: the case where applying an old delete after the table would lose a name).
+    const mutations: Promise<unknown>[] = [];
+    let fired = 0;
+    const mutate = (k: number): Promise<unknown> => {
+      switch (k % 4) {
+        case 0:
+          return s.allocate(req(`conv-new${k}`, ip('10.0.0.1')), T0);
+        case 1:
+          return s.release(names[k] as string, T0);
+        case 2:
+          return s.allocate(req(`conv${N - 1 - k}`, ip('10.0.0.1'), [{ port: 81, protocol: 'tcp' }]), T0);
+        default:
+          return s.release(names[k] as string, T0).then(() => s.reserve(namedReserve(`conv${k}`, `192.168.7.${100 + k}`), T0));
+      }
+    };
+    const rec = new Recorder();
+    const w = s.watch(
+      (e) => {
+        rec.listener(e);
+        if (e.type === 'snapshot-chunk' && fired < 8) mutations.push(mutate(fired++));
+      },
+      { chunkSize: 3 },
+    );
+    t.teardown(() => w.close());
+    await rec.until((e) => e.some((x) => x.type === 'snapshot-end'), 'snapshot-end');
+    await Promise.all(mutations);
+    t.equal(fired, 8, 'eight changes set off during the snapshot');
+    const final = await s.revision();
+    await rec.until(() => replayChunked(rec.events).revision >= final, 'the chunked watch reaches the last change');
+    await plain.until(() => plain.changes().some((c) => c.revision >= final), 'the plain watch reaches the last change');
+
+    const r = replayChunked(rec.events);
+    t.equal(r.begins, 1, 'one snapshot (nothing trimmed)');
+    const end = r.ends[0];
+    if (end === undefined) throw new Error('no snapshot-end');
+    t.ok(end.revision > end.begin, `changes were made while reading (begin ${end.begin}, end ${end.revision})`);
+    t.same(end.replayed, Array.from({ length: end.revision - end.begin }, (_, i) => end.begin + 1 + i), 'replayed inside the snapshot: every revision after begin, in order');
+    t.same(end.table, plainTableAt(plain.events, end.revision), 'the table at snapshot-end is the table at its revision');
+    t.same(r.table, [...(await s.snapshot()).vips].sort(byName), 'and the changes after it lead to the current table');
+    t.equal(r.revision, final);
+    t.same(r.table, plainTableAt(plain.events, final));
+  });
+
+  t.test(`${h.name}: a chunked watch resyncs after a gap (mid-snapshot) and after an import`, async (t) => {
+    const s = await open(t, two);
+    for (let i = 0; i < 60; i++) await s.allocate(req(`gap${i}`, ip('10.0.0.1')), T0);
+    const mutations: Promise<unknown>[] = [];
+    let fired = false;
+    const rec = new Recorder();
+    const w = s.watch(
+      (e) => {
+        rec.listener(e);
+        if (e.type !== 'snapshot-chunk' || fired) return;
+        // On the first chunk: two changes, then their feed entries are trimmed away.
+        fired = true;
+        mutations.push(
+          (async () => {
+            await s.allocate(req('gap-new1', ip('10.0.0.1')), T0);
+            const b = await s.allocate(req('gap-new2', ip('10.0.0.1')), T0);
+            await h.damage.trimFeed(s, b.vip.updatedRevision);
+          })(),
+        );
+      },
+      { chunkSize: 1 },
+    );
+    t.teardown(() => w.close());
+    await rec.until(() => replayChunked(rec.events).ends.length >= 1, 'a complete snapshot');
+    await Promise.all(mutations);
+    const r = replayChunked(rec.events);
+    t.equal(r.begins, 2, 'the replay found the gap and started over');
+    t.equal(r.ends.length, 1, 'only the second one ended');
+    t.same(r.table, [...(await s.snapshot()).vips].sort(byName), 'the table is the current one');
+    t.equal(r.revision, await s.revision());
+    t.ok(r.table.some((v) => v.name === vipName('gap-new2').name));
+
+    // An import: the feed has a gap (embedded) or a reset entry (Redis): a new streamed snapshot.
+    const table = await s.exportTable(T0);
+    await s.importTable({ ...table, vips: table.vips.filter((v) => !v.name.startsWith('gap1')) }, T0);
+    await rec.until(() => replayChunked(rec.events).ends.length >= 2, 'resync after import');
+    const r2 = replayChunked(rec.events);
+    t.equal(r2.revision, await s.revision());
+    t.same(r2.table, [...(await s.snapshot()).vips].sort(byName));
+    t.notOk(r2.table.some((v) => v.name === vipName('gap10').name), 'the imported table');
+    // ...and changes flow on.
+    await s.allocate(req('after-import', ip('10.0.0.1')), T0);
+    const target = await s.revision();
+    await rec.until(() => replayChunked(rec.events).revision >= target, 'change after import');
+    t.ok(replayChunked(rec.events).table.some((v) => v.name === vipName('after-import').name));
+  });
+
   t.test(`${h.name}: export and import`, async (t) => {
     const s = await open(t, two);
     await s.allocate(req('a', ip('10.0.0.5'), [{ port: 80, protocol: 'tcp' }, { port: 53, protocol: 'udp' }]), T0);
@@ -645,10 +859,20 @@ export function conformance(t: Test, h: ConformanceHarness): void {
     const w = a1.watch(rec.listener);
     t.teardown(() => w.close());
     await rec.until(() => rec.snapshots() >= 1, 'first snapshot');
+    // A chunked watch through the allocator: chunks carry the AAAA too.
+    const chunked = new Recorder();
+    const wc = a1.watch(chunked.listener, { chunkSize: 1 });
+    t.teardown(() => wc.close());
+    const chunkIpv6 = (es: readonly WatchEvent[]): (string | undefined)[] =>
+      es.flatMap((e) => (e.type === 'snapshot-chunk' ? e.vips.filter((v) => v.name === web.vip.name).map((v) => v.ipv6) : []));
+    await chunked.until((es) => es.some((e) => e.type === 'snapshot-end'), 'first chunked snapshot');
+    t.same(chunkIpv6(chunked.events), [web.vip.ipv6], 'the chunk holds the VIP with its AAAA');
     const s2 = await reopen(t, s1, planPools({ pools, ipv6Pool: 'fd00:64::/64' }).layout, true);
     t.equal(s2.poolsOutcome, 'updated');
     const ipv6Of = (e: WatchEvent): string | undefined => (e.type === 'snapshot' ? e.snapshot.vips.find((v) => v.name === web.vip.name)?.ipv6 : undefined);
     await rec.until((es) => es.some((e) => ipv6Of(e)?.startsWith('fd00:64::') === true), 'a resync snapshot with the new AAAA');
+    await chunked.until((es) => es.filter((e) => e.type === 'snapshot-end').length >= 2, 'a chunked resync');
+    t.match(chunkIpv6(chunked.events)[1], /^fd00:64::/, 'the resync chunks carry the new AAAA');
     t.equal(a1.pools.ipv6Pool, 'fd00:64::/64', 'the running allocator follows the stored pools');
     t.match(a1.ipv6For(web.vip.ipv4), /^fd00:64::/);
     t.match((await a1.get('web'))?.ipv6, /^fd00:64::/);

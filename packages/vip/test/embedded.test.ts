@@ -44,6 +44,9 @@ conformance(t, {
     async freeUsed(store, address) {
       withDb((store as EmbeddedStore).path, (db) => db.prepare('INSERT INTO vip_free VALUES (?, ?)').run(address, address));
     },
+    async trimFeed(store, revision) {
+      withDb((store as EmbeddedStore).path, (db) => db.prepare('DELETE FROM vip_changes WHERE revision <= ?').run(revision));
+    },
   },
 });
 

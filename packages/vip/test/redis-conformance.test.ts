@@ -36,5 +36,8 @@ conformance(t, {
       const k = (store as RedisStore).keys;
       await raw.zadd(k.free, address, `${address}:${address}`);
     },
+    async trimFeed(store, revision) {
+      await raw.xtrim((store as RedisStore).keys.feed, 'MINID', `${revision + 1}-0`);
+    },
   },
 });

@@ -51,7 +51,9 @@ import type {
   VipTableExport,
   Watch,
   WatchEvent,
+  WatchOptions,
 } from '../types.js';
+import { watchChunkSize } from '../watch-options.js';
 import { SCHEMA_SQL, SCHEMA_VERSION, TABLES } from './schema.js';
 
 export interface EmbeddedStoreOptions extends StoreCommonOptions {
@@ -159,6 +161,8 @@ function prepare(db: DB): Statements {
     getVip: q<[string], VipRow>('SELECT * FROM vips WHERE name = ?'),
     getVipByIp: q<[number], VipRow>('SELECT * FROM vips WHERE ipv4 = ?'),
     listVips: q<[], VipRow>('SELECT * FROM vips ORDER BY name'),
+    // Keyset pagination for streamed snapshots (names are never empty: '' starts at the first).
+    vipsAfter: q<[string, number], VipRow>('SELECT * FROM vips WHERE name > ? ORDER BY name LIMIT ?'),
     insertVip: q<[string, string, string, string, number, string, number, number, number]>(
       'INSERT INTO vips (name, kind, label, framework, ipv4, ports, pinned, created_rev, updated_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
@@ -203,6 +207,7 @@ interface Statements {
   getVip: Stmt2<[string], VipRow>;
   getVipByIp: Stmt2<[number], VipRow>;
   listVips: Stmt2<[], VipRow>;
+  vipsAfter: Stmt2<[string, number], VipRow>;
   insertVip: Stmt2<[string, string, string, string, number, string, number, number, number], unknown>;
   updateVip: Stmt2<[number, string, number, number, string], unknown>;
   deleteVip: Stmt2<[string], unknown>;
@@ -404,9 +409,10 @@ export class EmbeddedStore implements VipStore {
     );
   }
 
-  watch(listener: (event: WatchEvent) => void, opts: { fromRevision?: number } = {}): Watch {
+  watch(listener: (event: WatchEvent) => void, opts: WatchOptions = {}): Watch {
     this.#assertOpen();
-    const w = new EmbeddedWatch(this, () => this.#watchConnection(), listener, opts.fromRevision, this.#pollIntervalMs, this.#logger);
+    const chunkSize = watchChunkSize(opts);
+    const w = new EmbeddedWatch(this, () => this.#watchConnection(), listener, opts.fromRevision, this.#pollIntervalMs, this.#logger, chunkSize);
     this.#watches.add(w);
     return w;
   }
@@ -1004,7 +1010,26 @@ function inspect(db: DB, st: Statements, layout: PoolLayout, now: number): Check
 
 // ---------------------------------------------------------------- watch
 
-type ReadResult = { kind: 'snapshot'; snapshot: VipSnapshot } | { kind: 'changes'; revision: number; changes: ChangeRow[] };
+type ReadResult = { kind: 'snapshot'; snapshot: VipSnapshot } | { kind: 'resync' } | { kind: 'changes'; revision: number; changes: ChangeRow[] };
+
+/**
+ * A snapshot being streamed (chunkSize): pages of the vips table by name (keyset pagination), one
+ * short read transaction per page and one page per turn of the event loop, then the changes made
+ * meanwhile, replayed from the change log (list-then-watch, as on Redis; types.ts, WatchEvent).
+ * Not one read transaction across the whole table: it would be held across event-loop turns (a
+ * WAL reader open that long keeps checkpoints from resetting the WAL) or block the loop for the
+ * whole read; short ones and a replay give the same table.
+ */
+interface StreamState {
+  /** The revision read with the first page; undefined before it. */
+  begin: number | undefined;
+  /** The last name delivered (pages continue after it). */
+  after: string;
+  /** Reading pages, then replaying changes. */
+  phase: 'rows' | 'catchup';
+  /** The revision the built table is at (the last change replayed). */
+  last: number;
+}
 
 class EmbeddedWatch implements Watch {
   readonly #store: EmbeddedStore;
@@ -1012,10 +1037,13 @@ class EmbeddedWatch implements Watch {
   readonly #listener: (event: WatchEvent) => void;
   readonly #interval: number;
   readonly #logger: Logger;
+  readonly #chunkSize: number | undefined;
   #from: number | undefined;
   #last = -1;
   #dataVersion: unknown = undefined;
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  #stream: StreamState | undefined;
   #closed = false;
   #failing = false;
   #backoff = 0;
@@ -1027,6 +1055,7 @@ class EmbeddedWatch implements Watch {
     fromRevision: number | undefined,
     interval: number,
     logger: Logger,
+    chunkSize?: number,
   ) {
     this.#store = store;
     this.#connection = connection;
@@ -1034,6 +1063,7 @@ class EmbeddedWatch implements Watch {
     this.#from = fromRevision;
     this.#interval = interval;
     this.#logger = logger;
+    this.#chunkSize = chunkSize;
     this.#timer = setTimeout(() => this.#tick(), 0);
   }
 
@@ -1047,10 +1077,11 @@ class EmbeddedWatch implements Watch {
 
   #tick(): void {
     this.#timer = undefined;
+    this.#immediate = undefined;
     if (this.#closed) return;
     let delay = this.#interval;
     try {
-      this.#poll();
+      if (this.#poll()) delay = 0;
       if (this.#failing) {
         this.#failing = false;
         this.#backoff = 0;
@@ -1065,53 +1096,115 @@ class EmbeddedWatch implements Watch {
       delay = this.#backoff;
       this.#last = -1; // resync once reachable again
       this.#dataVersion = undefined;
+      this.#stream = undefined;
     }
-    if (!this.#closed) this.#timer = setTimeout(() => this.#tick(), delay);
+    if (this.#closed) return;
+    // A snapshot being streamed goes on at the next turn of the event loop.
+    if (delay === 0) this.#immediate = setImmediate(() => this.#tick());
+    else this.#timer = setTimeout(() => this.#tick(), delay);
   }
 
-  #poll(): void {
+  /** One step; true when there is more to do at once (a streamed snapshot goes on). */
+  #poll(): boolean {
+    if (this.#stream !== undefined) return this.#streamStep(this.#stream, this.#chunkSize as number);
     const { db, st, dataVersion } = this.#connection();
     const dv = dataVersion.get();
-    if (this.#last >= 0 && dv === this.#dataVersion) return;
+    if (this.#last >= 0 && dv === this.#dataVersion) return false;
     const wasFailing = this.#failing;
     const batch = 1000;
+    const chunked = this.#chunkSize !== undefined;
+    const resync = (): ReadResult => (chunked ? { kind: 'resync' } : { kind: 'snapshot', snapshot: readSnapshot(st) });
     const read = db.transaction((): ReadResult => {
       const revision = st.getState.get()?.revision ?? 0;
       const after = this.#last >= 0 ? this.#last : this.#from;
-      if (after === undefined || after > revision) return { kind: 'snapshot', snapshot: readSnapshot(st) };
+      if (after === undefined || after > revision) return resync();
       if (after === revision) return { kind: 'changes', revision, changes: [] };
       const rows = st.changesAfter.all(after, batch);
       let expect = after + 1;
       for (const r of rows) {
-        if (r.revision !== expect) return { kind: 'snapshot', snapshot: readSnapshot(st) };
+        if (r.revision !== expect) return resync();
         expect++;
       }
-      if (rows.length < batch && expect - 1 !== revision) return { kind: 'snapshot', snapshot: readSnapshot(st) };
+      if (rows.length < batch && expect - 1 !== revision) return resync();
       return { kind: 'changes', revision, changes: rows };
     });
     const result = read.deferred();
     if (wasFailing) this.#emit({ type: 'reconnected' });
+    this.#from = undefined;
+    if (result.kind === 'resync') {
+      this.#stream = { begin: undefined, after: '', phase: 'rows', last: 0 };
+      return true;
+    }
     this.#dataVersion = dv;
     if (result.kind === 'snapshot') {
       this.#last = result.snapshot.revision;
-      this.#from = undefined;
       this.#emit({ type: 'snapshot', snapshot: result.snapshot });
-      return;
+      return false;
     }
-    this.#from = undefined;
     for (const r of result.changes) {
-      if (this.#closed) return;
+      if (this.#closed) return false;
       this.#last = r.revision;
       this.#emit({ type: 'change', change: toChange(r) });
     }
     if (result.changes.length === 0) this.#last = result.revision;
     else if (result.changes.length === batch) this.#dataVersion = undefined; // more to read next tick
+    return false;
+  }
+
+  /** One page of a streamed snapshot, or one batch of its catch-up. True while it goes on. */
+  #streamStep(s: StreamState, chunkSize: number): boolean {
+    const { db, st, dataVersion } = this.#connection();
+    if (s.phase === 'rows') {
+      const page = db.transaction(() => ({
+        revision: s.begin === undefined ? (st.getState.get()?.revision ?? 0) : s.begin,
+        rows: st.vipsAfter.all(s.after, chunkSize),
+      }));
+      const { revision, rows } = page.deferred();
+      if (s.begin === undefined) {
+        s.begin = revision;
+        s.last = revision;
+        this.#emit({ type: 'snapshot-begin', revision });
+      }
+      if (rows.length > 0) {
+        s.after = (rows[rows.length - 1] as VipRow).name;
+        this.#emit({ type: 'snapshot-chunk', vips: rows.map(toRecord) });
+      }
+      if (rows.length < chunkSize) s.phase = 'catchup';
+      return !this.#closed;
+    }
+    // Catch up: the changes after `begin`, until the revision read with them.
+    const dv = dataVersion.get();
+    const batch = db.transaction(() => ({ revision: st.getState.get()?.revision ?? 0, rows: st.changesAfter.all(s.last, chunkSize) }));
+    const { revision, rows } = batch.deferred();
+    const restart = (why: string): boolean => {
+      this.#logger.info({ revision, last: s.last, begin: s.begin }, why);
+      this.#stream = { begin: undefined, after: '', phase: 'rows', last: 0 };
+      return true;
+    };
+    if (revision < s.last) return restart('vip watch revision went backwards while streaming a snapshot; resync');
+    for (const r of rows) {
+      if (r.revision !== s.last + 1) return restart('vip watch gap while streaming a snapshot; resync');
+      s.last = r.revision;
+      this.#emit({ type: 'change', change: toChange(r) });
+      if (this.#closed) return false;
+    }
+    if (s.last !== revision) {
+      if (rows.length === 0) return restart('vip watch gap while streaming a snapshot; resync');
+      return true;
+    }
+    this.#stream = undefined;
+    this.#last = s.last;
+    this.#dataVersion = dv;
+    this.#emit({ type: 'snapshot-end', revision: s.last });
+    return false;
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
     this.#timer = undefined;
+    this.#immediate = undefined;
     this.#store.forgetWatch(this);
   }
 }

@@ -18,6 +18,7 @@ export const SCRIPTS = {
   release: 'hopliteVipRelease',
   reserve: 'hopliteVipReserve',
   snapshot: 'hopliteVipSnapshot',
+  'feed-since': 'hopliteVipFeedSince',
   'by-address': 'hopliteVipByAddress',
   stats: 'hopliteVipStats',
   quarantine: 'hopliteVipQuarantine',
@@ -29,7 +30,7 @@ export const SCRIPTS = {
 
 export type ScriptName = keyof typeof SCRIPTS;
 
-const READ_ONLY: ReadonlySet<ScriptName> = new Set(['snapshot', 'by-address', 'stats', 'quarantine', 'export', 'dump']);
+const READ_ONLY: ReadonlySet<ScriptName> = new Set(['snapshot', 'feed-since', 'by-address', 'stats', 'quarantine', 'export', 'dump']);
 
 /** packages/vip/lua, from src/redis or dist/redis alike. */
 export const LUA_DIR = fileURLToPath(new URL('../../lua/', import.meta.url));

@@ -32,6 +32,7 @@ import type {
   VipTableExport,
   Watch,
   WatchEvent,
+  WatchOptions,
 } from '../types.js';
 import { findProblems, parseDump } from './check.js';
 import { connectClient, createClient, recycleOnTimeout, toStoreError } from './connection.js';
@@ -40,6 +41,7 @@ import { decodeRecord } from './records.js';
 import { defineScripts, runScript, type RedisClient, type ScriptName, type ScriptReply } from './scripts.js';
 import { describeConnection, parseRedisUrl, type RedisConnectionOptions } from './url.js';
 import { RedisWatcher, readSnapshot } from './watch.js';
+import { watchChunkSize } from '../watch-options.js';
 
 export interface RedisStoreOptions {
   /** A Redis URL (see url.ts) or parsed connection options. */
@@ -376,8 +378,9 @@ export class RedisStore implements VipStore {
     return [...byCidr].map(([cidr, e]) => ({ cidr, size: e.size, used: e.used, quarantined: e.quarantined, free: e.size - e.used - e.quarantined }));
   }
 
-  watch(listener: (event: WatchEvent) => void, opts: { fromRevision?: number } = {}): Watch {
+  watch(listener: (event: WatchEvent) => void, opts: WatchOptions = {}): Watch {
     if (this.#closed) throw new ClosedError('the Redis VIP store');
+    const chunkSize = watchChunkSize(opts);
     const client = createClient(this.#s.conn, {
       commandTimeoutMs: this.#s.commandTimeoutMs,
       connectTimeoutMs: this.#s.connectTimeoutMs,
@@ -396,6 +399,7 @@ export class RedisStore implements VipStore {
         blockMs: this.#s.watchBlockMs,
         connectTimeoutMs: this.#s.connectTimeoutMs,
         batch: 1000,
+        chunkSize,
       },
       listener,
       opts.fromRevision,

@@ -4,14 +4,20 @@
  * watcher as soon as it is written.
  *
  * A watcher first delivers a snapshot (records and revision read atomically by one script), then
- * each change in order. It resyncs with a new snapshot when the next entry is not last+1 (the
+ * each change in order. With `chunkSize` the snapshot is streamed instead (list-then-watch): the
+ * revision R is read first, then the `vips` hash with HSCAN, one chunk per reply; then the feed
+ * after R is replayed inside the snapshot (script feed-since: the revision and the next entries,
+ * atomically) until it reaches the current revision R'. Records the scan saw may be newer than R;
+ * replaying every change after R converges all the same (a put carries the whole record, a delete
+ * is idempotent), so the table at 'snapshot-end' is the table at R'. A gap in that replay (the feed
+ * was trimmed past R meanwhile), a 'reset' entry or a revision going backwards start it over. It resyncs with a new snapshot when the next entry is not last+1 (the
  * stream was trimmed past us), on a 'reset' entry (an import), when the store's revision went
  * backwards (Redis lost its data), and after every reconnection. On connection loss it emits
  * 'error' once, retries with backoff, then emits 'reconnected' and a fresh 'snapshot'.
  */
 import type { Logger } from 'pino';
 import { ClosedError } from '../errors.js';
-import type { VipChange, VipSnapshot, Watch, WatchEvent } from '../types.js';
+import type { VipChange, VipRecord, VipSnapshot, Watch, WatchEvent } from '../types.js';
 import { connectClient, reconnectDelay, recycleOnTimeout, toStoreError } from './connection.js';
 import type { RedisKeys } from './keys.js';
 import { decodeRecord } from './records.js';
@@ -28,6 +34,8 @@ export interface WatcherDeps {
   readonly connectTimeoutMs: number;
   /** Entries read per XREAD. */
   readonly batch: number;
+  /** Stream snapshots in chunks of at most this many records (undefined: one 'snapshot' event). */
+  readonly chunkSize?: number | undefined;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -46,6 +54,14 @@ export async function readSnapshot(client: RedisClient, keys: RedisKeys): Promis
 function field(fields: readonly string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
+}
+
+/** A feed entry as a change; undefined for a 'reset' entry (an import, new pools) or anything unknown. */
+function changeOf(revision: number, fields: readonly string[]): VipChange | undefined {
+  const type = field(fields, 't');
+  if (type !== 'put' && type !== 'delete') return undefined;
+  const vip = decodeRecord(field(fields, 'v') ?? '');
+  return type === 'put' ? { revision, type, vip } : { revision, type, name: field(fields, 'n') ?? vip.name, vip };
 }
 
 export class RedisWatcher implements Watch {
@@ -122,11 +138,18 @@ export class RedisWatcher implements Watch {
           needSnapshot = true;
         }
         if (needSnapshot) {
-          const snapshot = await readSnapshot(client, keys);
-          if (this.#closed) break;
-          last = snapshot.revision;
+          if (this.#deps.chunkSize !== undefined) {
+            const at = await this.#streamSnapshot(this.#deps.chunkSize);
+            if (this.#closed) break;
+            if (at === undefined) continue; // the feed moved past us while reading: start over
+            last = at;
+          } else {
+            const snapshot = await readSnapshot(client, keys);
+            if (this.#closed) break;
+            last = snapshot.revision;
+            this.#emit({ type: 'snapshot', snapshot });
+          }
           needSnapshot = false;
-          this.#emit({ type: 'snapshot', snapshot });
         }
         const reply = (await client.xread('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', keys.feed, `${last}-0`)) as XReadReply;
         if (this.#closed) break;
@@ -153,11 +176,8 @@ export class RedisWatcher implements Watch {
             needSnapshot = true;
             break;
           }
-          const type = field(fields, 't');
-          if (type === 'put' || type === 'delete') {
-            const vip = decodeRecord(field(fields, 'v') ?? '');
-            const change: VipChange =
-              type === 'put' ? { revision, type, vip } : { revision, type, name: field(fields, 'n') ?? vip.name, vip };
+          const change = changeOf(revision, fields);
+          if (change !== undefined) {
             last = revision;
             this.#emit({ type: 'change', change });
           } else {
@@ -178,6 +198,63 @@ export class RedisWatcher implements Watch {
         await this.#pause(reconnectDelay(++attempt));
       }
     }
+  }
+
+  /**
+   * A streamed snapshot (see the top of this file). Resolves with the revision of the table at
+   * 'snapshot-end', or undefined when it must start over (a gap, a reset, the revision went
+   * backwards) or the watcher was closed. Connection errors reject (the caller resyncs later).
+   */
+  async #streamSnapshot(chunkSize: number): Promise<number | undefined> {
+    const { client, keys, logger } = this.#deps;
+    const begin = Number((await client.get(keys.rev)) ?? '0');
+    if (this.#closed) return undefined;
+    this.#emit({ type: 'snapshot-begin', revision: begin });
+    let cursor = '0';
+    do {
+      const [next, flat] = await client.hscan(keys.vips, cursor, 'COUNT', chunkSize);
+      if (this.#closed) return undefined;
+      cursor = next;
+      // HSCAN's COUNT is a hint: a reply may hold more; chunks never do.
+      let vips: VipRecord[] = [];
+      for (let i = 1; i < flat.length; i += 2) {
+        vips.push(decodeRecord(flat[i] as string));
+        if (vips.length === chunkSize) {
+          this.#emit({ type: 'snapshot-chunk', vips });
+          vips = [];
+        }
+      }
+      if (vips.length > 0) this.#emit({ type: 'snapshot-chunk', vips });
+    } while (cursor !== '0');
+    // Catch up: every change after `begin`, up to the revision read with the last entries.
+    let last = begin;
+    for (;;) {
+      const reply = (await runScript(client, 'feed-since', keys.all, [last, chunkSize])) as [string, StreamEntry[]];
+      if (this.#closed) return undefined;
+      const revision = Number(reply[0]);
+      if (revision < last) {
+        logger.warn({ store: this.#deps.store, revision, last }, 'watch revision went backwards; resync');
+        return undefined;
+      }
+      const entries = reply[1] ?? [];
+      for (const [id, fields] of entries) {
+        const at = revisionOfId(id);
+        const change = at === last + 1 ? changeOf(at, fields) : undefined;
+        if (change === undefined) {
+          logger.info({ store: this.#deps.store, revision: at, last, begin }, 'watch gap while streaming a snapshot; resync');
+          return undefined;
+        }
+        last = at;
+        this.#emit({ type: 'change', change });
+      }
+      if (last === revision) break;
+      if (entries.length === 0) {
+        logger.info({ store: this.#deps.store, revision, last, begin }, 'watch feed missing entries while streaming a snapshot; resync');
+        return undefined;
+      }
+    }
+    this.#emit({ type: 'snapshot-end', revision: last });
+    return last;
   }
 
   async close(): Promise<void> {
