@@ -1,5 +1,11 @@
 import t from 'tap';
-import type { VipRecord } from '@hoplite/vip';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createAllocator, type VipRecord } from '@hoplite/vip';
+import { Registry } from '@hoplite/dns';
+import { VipFollower } from '../src/serve/follower.js';
 import { VipTable, reverseZone6, reverseZones4 } from '../src/serve/vip-zone.js';
 
 function vip(label: string, ipv4: string, ports: VipRecord['ports'], extra: Partial<VipRecord> = {}): VipRecord {
@@ -94,4 +100,108 @@ t.test('changes: put, port added, delete; version moves', async (t) => {
   t.equal(table.lookup('marathon.l4lb.thisdcos.directory'), undefined, 'last VIP gone: the framework name is gone too');
   t.equal(table.lookup('1.0.200.10.in-addr.arpa'), undefined);
   t.equal(table.revision, 3);
+});
+
+t.test('a streamed snapshot is built beside the table in use and swapped at its end', async (t) => {
+  const table = new VipTable({ pools: ['10.200.0.0/16'] });
+  const keep = vip('keep', '10.200.0.1', [{ port: 80, protocol: 'tcp' }]);
+  const gone = vip('gone', '10.200.0.2', [{ port: 80, protocol: 'tcp' }]);
+  const moved = vip('moved', '10.200.0.3', [{ port: 80, protocol: 'tcp' }]);
+  table.load({ revision: 5, vips: [keep, gone, moved] });
+  const keepEntry = [...table.entries()].find((e) => e.name === keep.name);
+  const v0 = table.version;
+
+  table.beginLoad();
+  t.ok(table.loading);
+  table.loadChunk([keep, { ...moved, ipv4: '10.200.0.30' }, { ...keep, kind: 'ip', name: '10.200.9.9' }]);
+  table.loadChunk([vip('fresh', '10.200.0.4', [{ port: 53, protocol: 'udp' }]), { ...moved, ipv4: '10.200.0.31' }]);
+  table.applyToLoad({ revision: 6, type: 'delete', name: keep.name, vip: keep });
+  table.applyToLoad({ revision: 7, type: 'put', vip: keep });
+  // Until the end, the table in use answers, unchanged.
+  t.equal(table.version, v0, 'loading does not touch the table in use');
+  t.equal(table.revision, 5);
+  t.same(table.lookup(gone.name), [{ type: 'A', address: '10.200.0.2' }], 'a name missing from the new table still answers');
+  t.same(table.lookup(moved.name), [{ type: 'A', address: '10.200.0.3' }]);
+  t.equal(table.lookup('fresh.marathon.l4lb.thisdcos.directory'), undefined);
+  t.equal(table.size, 3);
+
+  table.commitLoad(7);
+  t.notOk(table.loading);
+  t.ok(table.version > v0);
+  t.equal(table.revision, 7);
+  t.equal(table.size, 3, 'keep, moved, fresh (the IP VIP has no name)');
+  t.equal(table.lookup(gone.name), undefined);
+  t.same(table.lookup(moved.name), [{ type: 'A', address: '10.200.0.31' }], 'a name seen twice: the later record wins');
+  t.same(table.lookup('3.0.200.10.in-addr.arpa'), undefined, 'the old address is free');
+  t.same(table.lookup('31.0.200.10.in-addr.arpa'), [{ type: 'PTR', target: moved.name }]);
+  t.equal(table.lookup('30.0.200.10.in-addr.arpa'), undefined, 'the address of the replaced record is not kept');
+  t.same(table.lookup('_fresh._udp.marathon.l4lb.thisdcos.directory')?.length, 1);
+  t.equal(table.lookup('_udp.marathon.l4lb.thisdcos.directory')?.length, 0, 'empty non-terminals follow the new table');
+  t.equal([...table.entries()].find((e) => e.name === keep.name), keepEntry, 'an unchanged VIP keeps its entry');
+
+  // Aborted: the table in use stays.
+  table.beginLoad();
+  table.loadChunk([gone]);
+  table.abortLoad();
+  table.commitLoad(99);
+  t.equal(table.revision, 7, 'nothing to commit after an abort');
+  t.equal(table.lookup(gone.name), undefined);
+  // A whole snapshot drops a table being built.
+  table.beginLoad();
+  table.load({ revision: 8, vips: [gone] });
+  t.notOk(table.loading);
+  t.same(table.lookup(gone.name), [{ type: 'A', address: '10.200.0.2' }]);
+});
+
+t.test('the follower streams resyncs: every name answers throughout, the new table at once at the end', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hoplite-vip-zone-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = join(dir, 'vip.db');
+  const pools = ['10.200.0.0/16'];
+  const N = 2500;
+  const record = (i: number): VipRecord => vip(`n${i}`, `10.200.${Math.floor((i + 1) / 256)}.${(i + 1) % 256}`, [{ port: 80, protocol: 'tcp' }]);
+  const admin = await createAllocator({ store, pools });
+  t.teardown(() => admin.close());
+  const table0 = await admin.exportTable();
+  await admin.importTable({ ...table0, revision: 1, vips: Array.from({ length: N }, (_, i) => record(i)) });
+
+  const table = new VipTable({ pools });
+  const follower = new VipFollower({ table, allocator: { store, pools }, logger: pino({ level: 'silent' }), metrics: new Registry(), snapshotFile: '' });
+  follower.start();
+  t.teardown(() => follower.close());
+  await follower.whenSynced();
+  t.equal(table.size, N);
+  const before = table.revision;
+
+  // A resync: an import of the same table without n0 and with one new name.
+  const fresh = vip('fresh', '10.200.200.1', [{ port: 80, protocol: 'tcp' }]);
+  const all = await admin.exportTable();
+  await admin.importTable({ ...all, vips: [...all.vips.filter((v) => v.name !== record(0).name), fresh] });
+  const after = await admin.revision();
+  t.ok(after > before);
+
+  // Between every turn of the event loop until the new table is in use: the table is either the old
+  // one (n0, no fresh) or the new one (fresh, no n0), and every other name answers.
+  let turns = 0;
+  let loadingTurns = 0;
+  const problems: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const deadline = Date.now() + 20_000;
+    const probe = (): void => {
+      turns++;
+      if (table.loading) loadingTurns++;
+      const old = table.revision < after;
+      if ((table.lookup(record(0).name) !== undefined) !== old) problems.push(`n0 at revision ${table.revision}`);
+      if ((table.lookup(fresh.name) !== undefined) === old) problems.push(`fresh at revision ${table.revision}`);
+      for (let i = 1; i < N; i += 7) if (table.lookup(record(i).name) === undefined) problems.push(`n${i} missing at revision ${table.revision}`);
+      if (!old && !table.loading) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`no resync within 20 s (revision ${table.revision}, ${turns} turns)`));
+      setImmediate(probe);
+    };
+    probe();
+  });
+  t.same(problems, [], 'no name vanished, no half-built table answered');
+  t.ok(loadingTurns >= 2, `queries were answered while the new table was being built (${loadingTurns} turns)`);
+  t.equal(table.size, N);
+  t.equal(table.revision, after);
 });

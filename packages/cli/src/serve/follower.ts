@@ -5,7 +5,9 @@
  * - Opens the store in the background, retrying with backoff while it is unreachable; the DNS
  *   server never waits for it.
  * - Applies the feed: a snapshot, then changes; the store's watcher resyncs after a gap or a
- *   reconnect. While the store is away, the table keeps what it last knew.
+ *   reconnect. While the store is away, the table keeps what it last knew. Snapshots are streamed
+ *   (`chunkSize`, WATCH_CHUNK_SIZE records at a time, never the whole table as records at once):
+ *   the new table is built beside the one answering queries and swapped in at 'snapshot-end'.
  * - Writes the local snapshot copy shortly after changes (debounced) and at close.
  */
 import type { Logger } from 'pino';
@@ -15,6 +17,9 @@ import { readSnapshotFile, writeSnapshotFile } from './snapshot-file.js';
 import type { VipTable } from './vip-zone.js';
 
 export type FollowerState = 'connecting' | 'live' | 'down' | 'closed';
+
+/** Records per chunk of a streamed snapshot. */
+export const WATCH_CHUNK_SIZE = 1000;
 
 export interface FollowerOptions {
   readonly table: VipTable;
@@ -126,7 +131,7 @@ export class VipFollower {
       this.#allocator = allocator;
       this.#attempt = 0;
       this.#usePools(allocator.pools);
-      this.#watch = allocator.watch((e) => this.#onEvent(e));
+      this.#watch = allocator.watch((e) => this.#onEvent(e), { chunkSize: WATCH_CHUNK_SIZE });
       this.#log.info({ store: allocator.store.kind }, 'vip store open');
     } catch (err) {
       if (this.#isClosed()) return;
@@ -149,24 +154,36 @@ export class VipFollower {
   #onEvent(e: WatchEvent): void {
     if (this.#isClosed()) return;
     this.#events.inc({ type: e.type });
+    const table = this.#opts.table;
     switch (e.type) {
       case 'snapshot':
         // A snapshot also follows an update of the stored pools.
         if (this.#allocator) this.#usePools(this.#allocator.pools);
-        this.#opts.table.load(e.snapshot);
-        this.state = 'live';
-        this.#log.info({ vips: e.snapshot.vips.length, revision: e.snapshot.revision }, 'vip zone synced');
-        this.#scheduleSnapshot();
-        if (!this.#synced) {
-          this.#synced = true;
-          for (const f of this.#onSynced.splice(0)) f();
-        }
+        table.load(e.snapshot);
+        this.#tableSynced();
+        break;
+      case 'snapshot-begin':
+        table.beginLoad();
+        this.#log.debug({ revision: e.revision }, 'vip zone resync started');
+        break;
+      case 'snapshot-chunk':
+        table.loadChunk(e.vips);
+        break;
+      case 'snapshot-end':
+        // The allocator read the stored pools before 'snapshot-begin': follow them with the new table.
+        if (this.#allocator) this.#usePools(this.#allocator.pools);
+        table.commitLoad(e.revision);
+        this.#tableSynced();
         break;
       case 'change':
-        this.#opts.table.apply(e.change);
-        this.#scheduleSnapshot();
+        if (table.loading) table.applyToLoad(e.change);
+        else {
+          table.apply(e.change);
+          this.#scheduleSnapshot();
+        }
         break;
       case 'error':
+        table.abortLoad();
         if (this.state !== 'down') this.#log.warn({ err: e.error.message }, 'vip store feed lost; answering from the last table');
         this.state = 'down';
         break;
@@ -174,6 +191,18 @@ export class VipFollower {
         this.state = 'live';
         this.#log.info('vip store feed back');
         break;
+    }
+  }
+
+  /** A table from the store is in use. */
+  #tableSynced(): void {
+    const table = this.#opts.table;
+    this.state = 'live';
+    this.#log.info({ vips: table.size, revision: table.revision }, 'vip zone synced');
+    this.#scheduleSnapshot();
+    if (!this.#synced) {
+      this.#synced = true;
+      for (const f of this.#onSynced.splice(0)) f();
     }
   }
 

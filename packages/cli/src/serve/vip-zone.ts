@@ -98,7 +98,15 @@ export class VipEntry {
   ) {}
 
   static of(v: VipRecord): VipEntry {
-    return new VipEntry(v.name, v.ipv4, v.ipv6 || undefined, v.ports.map((p) => `${p.port}/${p.protocol}`).join(','));
+    return new VipEntry(v.name, v.ipv4, v.ipv6 || undefined, portsOf(v));
+  }
+
+  /** This entry when it says the same as `v` (no new strings kept), else a new one. */
+  static reuse(old: VipEntry | undefined, v: VipRecord): VipEntry {
+    const ports = portsOf(v);
+    const ipv6 = v.ipv6 || undefined;
+    if (old !== undefined && old.name === v.name && old.ipv4 === v.ipv4 && old.ipv6 === ipv6 && old.ports === ports) return old;
+    return new VipEntry(v.name, v.ipv4, ipv6, ports);
   }
 
   /** Protocols of the ports, without duplicates. */
@@ -112,15 +120,29 @@ export class VipEntry {
   }
 }
 
+function portsOf(v: VipRecord): string {
+  return v.ports.map((p) => `${p.port}/${p.protocol}`).join(',');
+}
+
+/** The maps a table answers from: the table in use, or one being built from a streamed snapshot. */
+interface TableMaps {
+  readonly vips: Map<string, VipEntry>;
+  /** Dotted IPv4, or 32 hex digits for IPv6 -> entry. */
+  readonly byAddress: Map<string, VipEntry>;
+  /** Empty non-terminals with a reference count. */
+  readonly ents: Map<string, number>;
+}
+
+const newMaps = (): TableMaps => ({ vips: new Map(), byAddress: new Map(), ents: new Map() });
+
 export class VipTable implements RecordSource {
   version = 0;
   /** The store revision the table reflects. */
   revision = 0;
-  private readonly vips = new Map<string, VipEntry>();
-  /** Dotted IPv4, or 32 hex digits for IPv6 -> entry. */
-  private readonly byAddress = new Map<string, VipEntry>();
-  /** Empty non-terminals with a reference count. */
-  private readonly ents = new Map<string, number>();
+  /** What lookups answer from. Replaced as a whole when a streamed snapshot ends (commitLoad). */
+  private maps: TableMaps = newMaps();
+  /** The table being built from a streamed snapshot (beginLoad .. commitLoad), beside `maps`. */
+  private next: TableMaps | undefined;
   private pools4: Cidr4[] = [];
   private ipv6Prefix: { hex: string; bits: number } | undefined;
   /** The reverse zones the pools fall in (in-addr.arpa / ip6.arpa). */
@@ -159,54 +181,106 @@ export class VipTable implements RecordSource {
   }
 
   get size(): number {
-    return this.vips.size;
+    return this.maps.vips.size;
   }
 
   /** Every named VIP, for the local snapshot copy and the HTTP API while the store is away. */
   entries(): IterableIterator<VipEntry> {
-    return this.vips.values();
+    return this.maps.vips.values();
   }
 
-  /** Replace everything with a snapshot (IP VIPs have no DNS names and are left out). */
+  /** Replace everything with a snapshot (IP VIPs have no DNS names and are left out). Drops a
+   *  table being built (beginLoad). */
   load(snapshot: { readonly revision: number; readonly vips: Iterable<VipRecord | VipEntry> }): void {
-    this.vips.clear();
-    this.byAddress.clear();
-    this.ents.clear();
+    this.next = undefined;
+    const m = newMaps();
     for (const v of snapshot.vips) {
-      if (v instanceof VipEntry) this.add(v);
-      else if (v.kind === 'named') this.add(VipEntry.of(v));
+      if (v instanceof VipEntry) this.add(m, v);
+      else if (v.kind === 'named') this.add(m, VipEntry.of(v));
     }
+    this.maps = m;
     this.revision = snapshot.revision;
     this.version++;
   }
 
-  /** Apply one change of the feed. */
+  /**
+   * A streamed snapshot (@hoplite/vip's `watch(..., { chunkSize })`): `beginLoad()` starts a new
+   * table beside the one in use (dropping one already being built), `loadChunk()` and
+   * `applyToLoad()` fill it, `commitLoad(revision)` swaps it in at once. Lookups answer from the
+   * table in use until then, so no name is ever missing half-way. Entries that did not change are
+   * kept (the same objects), so a resync of an unchanged table costs little more than its maps.
+   */
+  beginLoad(): void {
+    this.next = newMaps();
+  }
+
+  /** True between beginLoad and commitLoad / abortLoad. */
+  get loading(): boolean {
+    return this.next !== undefined;
+  }
+
+  /** Records of a streamed snapshot into the table being built (a name seen again replaces its entry). */
+  loadChunk(vips: Iterable<VipRecord>): void {
+    const m = this.next;
+    if (m === undefined) return;
+    for (const v of vips) {
+      if (v.kind !== 'named') continue;
+      const had = m.vips.get(v.name);
+      if (had) this.remove(m, had);
+      this.add(m, VipEntry.reuse(had ?? this.maps.vips.get(v.name), v));
+    }
+  }
+
+  /** A change replayed inside a streamed snapshot, into the table being built. */
+  applyToLoad(change: VipChange): void {
+    if (this.next !== undefined) this.change(this.next, change);
+  }
+
+  /** The table being built becomes the table in use, at `revision`. */
+  commitLoad(revision: number): void {
+    if (this.next === undefined) return;
+    this.maps = this.next;
+    this.next = undefined;
+    this.revision = revision;
+    this.version++;
+  }
+
+  /** Drop the table being built (the store went away half-way). */
+  abortLoad(): void {
+    this.next = undefined;
+  }
+
+  /** Apply one change of the feed to the table in use. */
   apply(change: VipChange): void {
-    const key = change.type === 'put' ? change.vip.name : change.name;
-    const old = this.vips.get(key);
-    if (old) this.remove(old);
-    if (change.type === 'put' && change.vip.kind === 'named') this.add(VipEntry.of(change.vip));
+    this.change(this.maps, change);
     this.revision = change.revision;
     this.version++;
   }
 
-  private add(v: VipEntry): void {
-    this.vips.set(v.name, v);
-    this.byAddress.set(v.ipv4, v);
-    const v6 = v.ipv6 ? expandV6(v.ipv6) : undefined;
-    if (v6) this.byAddress.set(v6, v);
-    for (const e of this.entsOf(v)) this.ents.set(e, (this.ents.get(e) ?? 0) + 1);
+  private change(m: TableMaps, change: VipChange): void {
+    const key = change.type === 'put' ? change.vip.name : change.name;
+    const old = m.vips.get(key);
+    if (old) this.remove(m, old);
+    if (change.type === 'put' && change.vip.kind === 'named') this.add(m, VipEntry.reuse(old ?? this.maps.vips.get(key), change.vip));
   }
 
-  private remove(v: VipEntry): void {
-    this.vips.delete(v.name);
-    if (this.byAddress.get(v.ipv4) === v) this.byAddress.delete(v.ipv4);
+  private add(m: TableMaps, v: VipEntry): void {
+    m.vips.set(v.name, v);
+    m.byAddress.set(v.ipv4, v);
     const v6 = v.ipv6 ? expandV6(v.ipv6) : undefined;
-    if (v6 && this.byAddress.get(v6) === v) this.byAddress.delete(v6);
+    if (v6) m.byAddress.set(v6, v);
+    for (const e of this.entsOf(v)) m.ents.set(e, (m.ents.get(e) ?? 0) + 1);
+  }
+
+  private remove(m: TableMaps, v: VipEntry): void {
+    m.vips.delete(v.name);
+    if (m.byAddress.get(v.ipv4) === v) m.byAddress.delete(v.ipv4);
+    const v6 = v.ipv6 ? expandV6(v.ipv6) : undefined;
+    if (v6 && m.byAddress.get(v6) === v) m.byAddress.delete(v6);
     for (const e of this.entsOf(v)) {
-      const n = (this.ents.get(e) ?? 0) - 1;
-      if (n > 0) this.ents.set(e, n);
-      else this.ents.delete(e);
+      const n = (m.ents.get(e) ?? 0) - 1;
+      if (n > 0) m.ents.set(e, n);
+      else m.ents.delete(e);
     }
   }
 
@@ -220,7 +294,8 @@ export class VipTable implements RecordSource {
 
   lookup(name: string): readonly ZoneRecord[] | undefined {
     if (name.endsWith('.arpa')) return this.lookupReverse(name);
-    const v = this.vips.get(name);
+    const maps = this.maps;
+    const v = maps.vips.get(name);
     if (v) {
       const out: ZoneRecord[] = [{ type: 'A', address: v.ipv4 }];
       if (v.ipv6) out.push({ type: 'AAAA', address: v.ipv6 });
@@ -231,7 +306,7 @@ export class VipTable implements RecordSource {
       const m = /^_([^.]+)\._(tcp|udp)\.([^.]+)\.l4lb\.thisdcos\.directory$/.exec(name);
       if (m) {
         const target = `${m[1]}.${m[3]}.${VIP_ZONE}`;
-        const t = this.vips.get(target);
+        const t = maps.vips.get(target);
         if (t) {
           const srv: ZoneRecord[] = [];
           for (const p of t.ports ? t.ports.split(',') : []) {
@@ -242,14 +317,14 @@ export class VipTable implements RecordSource {
         }
       }
     }
-    if (this.ents.has(name)) return [];
+    if (maps.ents.has(name)) return [];
     return undefined;
   }
 
   private lookupReverse(name: string): readonly ZoneRecord[] | undefined {
     const addr = addressOfReverse(name);
     if (addr !== undefined) {
-      const v = this.byAddress.get(addr);
+      const v = this.maps.byAddress.get(addr);
       return v ? [{ type: 'PTR', target: v.name }] : undefined;
     }
     // A partial reverse name inside a pool: an empty non-terminal (NODATA is always safe here).
