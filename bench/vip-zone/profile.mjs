@@ -4,20 +4,22 @@
 // cost of each from the measured CPU us/query.
 //
 //   node bench/vip-zone/profile.mjs [--vips 100000] [--srv-share 0.1] [--duration 10] [--interval 200]
-//        [--pool 10.64.0.0/14] [--top 30] [--keep DIR]
+//        [--pool 10.64.0.0/14] [--top 30] [--keep DIR] [--mode lookups|churn]
 //
 // A private Redis filled with vip0..vip<n-1>; serve pinned to CPU 1 (dnsperf, Redis and this
 // script on CPU 0) with --cpu-prof; after "vip zone synced" and the local copy, dnsperf at full speed
 // for `duration` s on random VIP names (as scale.mjs); then SIGTERM (node writes the profile at
 // exit). Only samples taken during the dnsperf window are counted. --keep copies the .cpuprofile.
+// --mode churn: instead of dnsperf, one VIP allocated and released alternately every 100 ms for
+// `duration` s (as scale.mjs's churn), no DNS load; costs are then per change.
 
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { tempDir, stopAll, killAllSync, sleep } from '../lib/proc.mjs';
-import { startRedis, fillStore, freezeBuild, startServe, loadWindow, writeVipQueries, metricValue, loadavg } from './lib.mjs';
+import { tempDir, stopAll, killAllSync, sleep, cpuTicks, CLK_TCK } from '../lib/proc.mjs';
+import { startRedis, fillStore, freezeBuild, startServe, loadWindow, writeVipQueries, metricValue, loadavg, loadVip } from './lib.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -28,6 +30,7 @@ const { values: o } = parseArgs({
     pool: { type: 'string', default: '10.64.0.0/14' },
     top: { type: 'string', default: '30' },
     keep: { type: 'string' },
+    mode: { type: 'string', default: 'lookups' },
   },
 });
 const N = Number(o.vips);
@@ -92,7 +95,24 @@ async function main() {
   // the profile's own end: the last sample is taken just before exit, right after the window.
   const m0 = await serve.metrics();
   const w0 = performance.now();
-  const r = await loadWindow({ pid: serve.pid, port: serve.dnsPort, queryFile: q, seconds: duration, outFile: join(tmp.dir, 'max.out'), serverCpu: SERVER_CPU, loadCpu: LOAD_CPU });
+  let r;
+  if (o.mode === 'churn') {
+    const { createAllocator } = await loadVip();
+    const alloc = await createAllocator({ store: redis.url, pools, quarantineMs: 0 });
+    const t0 = cpuTicks(serve.pid);
+    let changes = 0;
+    for (let i = 0; performance.now() - w0 < duration * 1000 && i < duration * 20; i++) {
+      if (i % 2 === 0) await alloc.allocate('churn0', { ports: ['80/tcp'] });
+      else await alloc.release('churn0');
+      changes++;
+      await sleep(100);
+    }
+    const cpuS = (cpuTicks(serve.pid) - t0) / CLK_TCK;
+    await alloc.close();
+    r = { completed: changes, cpuUsPerQuery: (cpuS * 1e6) / changes, qps: changes / ((performance.now() - w0) / 1000), otherOnServerCpuPct: NaN };
+  } else {
+    r = await loadWindow({ pid: serve.pid, port: serve.dnsPort, queryFile: q, seconds: duration, outFile: join(tmp.dir, 'max.out'), serverCpu: SERVER_CPU, loadCpu: LOAD_CPU });
+  }
   const w1 = performance.now();
   const m1 = await serve.metrics();
   await serve.stop();
@@ -113,7 +133,8 @@ async function main() {
   const top = Number(o.top);
   const usq = r.cpuUsPerQuery;
   console.log(`Machine: ${NPROC} CPUs, ${os.cpus()[0]?.model}; Node ${process.version}; pinning: ${pin ? 'serve on cpu 1, dnsperf/redis/this on cpu 0' : 'none'}; load ${loadavg()}; ${new Date().toISOString()}; build ${build.commit}${build.uncommittedInPackages.length ? ' + uncommitted' : ''}.`);
-  console.log(`${N} VIPs, dnsperf -l ${duration} -c 4 -q 100: ${r.qps.toFixed(0)} qps, ${usq.toFixed(1)} us CPU/query (with the profiler on; interval ${o.interval} us), other load on the server cpu ${r.otherOnServerCpuPct.toFixed(0)}%, answer-cache misses ${(100 * misses / r.completed).toFixed(0)}%.`);
+  if (o.mode === 'churn') console.log(`${N} VIPs, churn for ${duration} s: ${r.completed} changes, ${(usq / 1000).toFixed(2)} ms CPU per change (with the profiler on; interval ${o.interval} us). The us/query column below is us per change.`);
+  else console.log(`${N} VIPs, dnsperf -l ${duration} -c 4 -q 100: ${r.qps.toFixed(0)} qps, ${usq.toFixed(1)} us CPU/query (with the profiler on; interval ${o.interval} us), other load on the server cpu ${r.otherOnServerCpuPct.toFixed(0)}%, answer-cache misses ${(100 * misses / r.completed).toFixed(0)}%.`);
   console.log(`${s.total} non-idle samples in the load window.\n`);
   const rows = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
     .map(([k, v]) => `| ${k.replace(/\|/g, '\\|')} | ${(100 * v / s.total).toFixed(1)} | ${(usq * v / s.total).toFixed(2)} |`).join('\n');
