@@ -6,8 +6,15 @@
  * owner names point at it) and cached per (asked name, qtype, EDNS/DO state) with up to 16 record
  * rotations precomputed; a query costs three Map lookups, a copy, and patching the ID, the RD/CD
  * flags and the question bytes (which carry the client's letter case into every owner name that
- * points at it). The cache is dropped whenever any source's `version` moves, and when it holds
- * more than `maxCacheEntries` answers.
+ * points at it). The cache is dropped whenever any source's `version` moves; when it holds
+ * `maxCacheEntries` answers the oldest name is evicted for each new one.
+ *
+ * Direct answers: the most common questions (A / AAAA of a name with one such record, NXDOMAIN,
+ * and NODATA for A / AAAA) are written straight from the source's records behind a copy of the
+ * client's question, without the cache: their cost does not depend on how many names the zone
+ * has nor on how often it changes (a 100k-name VIP table queried at random would otherwise miss
+ * the cache on nearly every query). Everything else (the apex, CNAME, SRV, PTR, TXT, ANY,
+ * rotated RRsets, renamed names) takes the cached path.
  */
 import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
@@ -26,8 +33,11 @@ export interface LocalStageOptions {
   readonly metrics: Registry;
   /** UDP payload size advertised in our OPT records. */
   readonly udpMaxResponseSize: number;
-  /** Cached answers kept at most (the cache is emptied beyond). Default 10000. */
+  /** Cached answers kept at most (the oldest name is evicted beyond). Default 10000. */
   readonly maxCacheEntries?: number;
+  /** Write A / AAAA / NXDOMAIN / NODATA answers directly, without the cache. Default true
+   *  (false: every answer goes through the cache; tests compare both paths). */
+  readonly directAnswers?: boolean;
 }
 
 /** Precomputed rotations of an answer at most (larger RRsets rotate in steps). */
@@ -38,6 +48,19 @@ interface ZoneRuntime {
   readonly cfg: ResolvedLocalZone;
   seen: number;
 }
+
+/** What a negative answer needs per apex: its label count and its SOA record past the owner. */
+interface ApexInfo {
+  readonly labels: number;
+  /** type, class, TTL, RDLENGTH and RDATA of the negative-answer SOA (the owner is a pointer). */
+  readonly soaTail: Buffer;
+}
+
+/** ZoneRecord type -> RR type code (anything else is never equal to a qtype). */
+const RECORD_TYPE: Readonly<Record<string, number>> = { A: QType.A, AAAA: QType.AAAA, SRV: QType.SRV, PTR: QType.PTR, CNAME: QType.CNAME, TXT: QType.TXT };
+
+const DIRECT_FLAGS = Flag.QR | Flag.AA | Flag.RA;
+const RD_CD = Flag.RD | Flag.CD;
 
 interface Resolution {
   rcode: number;
@@ -106,8 +129,11 @@ export class LocalStage implements Stage {
   private readonly answers: Counter;
   private readonly answerChildren = new Map<string, CounterChild>();
   private readonly misses: CounterChild;
+  private readonly directs: CounterChild;
+  private readonly direct: boolean;
+  private readonly apexes = new Map<string, ApexInfo>();
   private readonly flushVersion: CounterChild;
-  private readonly flushSize: CounterChild;
+  private readonly evictions: CounterChild;
   private readonly sourceErrors: CounterChild;
   private readonly badRecords: CounterChild;
 
@@ -115,6 +141,7 @@ export class LocalStage implements Stage {
     this.logger = options.logger;
     this.udpSize = options.udpMaxResponseSize;
     this.maxEntries = options.maxCacheEntries ?? 10000;
+    this.direct = options.directAnswers ?? true;
     const routes: ZoneRoute[] = [];
     for (const cfg of zones) {
       const rt: ZoneRuntime = { cfg, seen: cfg.source.version };
@@ -131,11 +158,13 @@ export class LocalStage implements Stage {
     const m = options.metrics;
     this.answers = m.counter('hoplite_dns_local_answers_total', 'Answers from local zones, by zone and rcode');
     this.misses = m.counter('hoplite_dns_local_cache_misses_total', 'Local answers encoded (not found in the answer cache)').labels();
+    this.directs = m.counter('hoplite_dns_local_direct_answers_total', 'Local answers written directly (A/AAAA, NXDOMAIN, NODATA), without the answer cache').labels();
     const flushes = m.counter('hoplite_dns_local_cache_flushes_total', 'Local answer cache emptied, by reason');
     this.flushVersion = flushes.labels({ reason: 'version' });
-    this.flushSize = flushes.labels({ reason: 'size' });
     this.sourceErrors = m.counter('hoplite_dns_local_source_errors_total', 'RecordSource lookups that threw (answered SERVFAIL)').labels();
     this.badRecords = m.counter('hoplite_dns_local_bad_records_total', 'Records skipped because they could not be encoded').labels();
+    const evictions = m.counter('hoplite_dns_local_cache_evictions_total', 'Names evicted from the full local answer cache (oldest first)');
+    this.evictions = evictions.labels();
     const entries = m.gauge('hoplite_dns_local_cache_entries', 'Encoded local answers cached');
     entries.collect(() => entries.set(this.entries));
   }
@@ -146,6 +175,10 @@ export class LocalStage implements Stage {
     if (zr === undefined) return next(q);
     if (q.qclass !== QClass.IN || q.qtype === QType.AXFR || q.qtype === QType.IXFR) {
       return errorResponse(q, Rcode.REFUSED, this.udpSize);
+    }
+    if (this.direct && !q.renamed) {
+      const out = this.directAnswer(q, zr);
+      if (out !== undefined) return out;
     }
     this.checkVersions();
     const asked = q.renamed ? lowerName(q.qname) : q.lookupName;
@@ -237,10 +270,6 @@ export class LocalStage implements Stage {
       additional.length > 0,
       this.answerCounter(q.route.zone, res.rcode),
     );
-    if (this.entries >= this.maxEntries) {
-      this.flush();
-      this.flushSize.inc();
-    }
     let byType = this.cache.get(asked);
     if (byType === undefined) {
       byType = new Map();
@@ -248,7 +277,147 @@ export class LocalStage implements Stage {
     }
     byType.set(key, entry);
     this.entries++;
+    // Full: evict the oldest names (a Map iterates in insertion order), never the one just added.
+    while (this.entries > this.maxEntries) {
+      const oldest = this.cache.keys().next().value as string;
+      if (oldest === asked) break;
+      this.entries -= this.cache.get(oldest)!.size;
+      this.cache.delete(oldest);
+      this.evictions.inc();
+    }
     return entry;
+  }
+
+  /**
+   * A / AAAA with one record, NXDOMAIN, or NODATA (no record of the type asked, no CNAME), written from the source's records
+   * without the cache; undefined when the query needs the full path (which also handles a source
+   * that throws and records that do not encode).
+   */
+  private directAnswer(q: Query, zr: ZoneRuntime): Buffer | undefined {
+    const name = q.lookupName;
+    const apex = q.route.zone;
+    if (name === apex) return undefined;
+    const qtype = q.qtype;
+    let found: readonly ZoneRecord[] | undefined;
+    try {
+      found = zr.cfg.source.lookup(name);
+    } catch {
+      return undefined;
+    }
+    if (found === undefined) return this.negative(q, zr, apex, Rcode.NXDOMAIN);
+    if (qtype === QType.ANY) return undefined;
+    let rec: ZoneRecord | undefined;
+    for (let i = 0; i < found.length; i++) {
+      const r = found[i]!;
+      const code = RECORD_TYPE[r.type];
+      if (code === qtype) {
+        if (rec !== undefined) return undefined; // several: rotated by the cached path
+        rec = r;
+      } else if (code === QType.CNAME) {
+        return undefined; // followed by the cached path
+      }
+    }
+    if (rec === undefined) return this.negative(q, zr, apex, Rcode.NOERROR);
+    if (qtype !== QType.A && qtype !== QType.AAAA) return undefined;
+    const want = rec.type;
+    const ttl = validTtl(rec.ttl, zr.cfg.ttl);
+    if (ttl === undefined) return undefined;
+    const address = (rec as { readonly address: string }).address;
+    const rdlen = want === 'A' ? 4 : 16;
+    const qEnd = q.questionEnd;
+    const edns = q.edns;
+    const size = qEnd + 12 + rdlen + (edns === undefined ? 0 : 11);
+    if (size > q.maxResponseSize) return undefined;
+    const out = Buffer.allocUnsafe(size);
+    let p = qEnd + 12;
+    if (want === 'A') {
+      if (!writeIpv4(address, out, p)) return undefined;
+    } else {
+      const b = ipv6Bytes(address);
+      if (b === undefined) return undefined;
+      out.set(b, p);
+    }
+    this.header(q, out, Rcode.NOERROR, 1, 0);
+    p = qEnd;
+    out[p++] = 0xc0; // owner: the question name
+    out[p++] = 12;
+    out[p++] = 0;
+    out[p++] = qtype;
+    out[p++] = 0;
+    out[p++] = QClass.IN;
+    out.writeUInt32BE(ttl, p);
+    p += 4;
+    out[p++] = 0;
+    out[p++] = rdlen;
+    if (edns !== undefined) this.opt(out, p + rdlen, edns.dnssecOk);
+    this.directs.inc();
+    this.answerCounter(apex, Rcode.NOERROR).inc();
+    return out;
+  }
+
+  /** NXDOMAIN or NODATA: the question, and the zone's SOA (owner: the apex inside the question). */
+  private negative(q: Query, zr: ZoneRuntime, apex: string, rcode: number): Buffer | undefined {
+    let info = this.apexes.get(apex);
+    if (info === undefined) {
+      info = apexInfo(apex, zr.cfg);
+      this.apexes.set(apex, info);
+    }
+    const raw = q.raw;
+    const qEnd = q.questionEnd;
+    // The apex's offset in the question: skip (labels of the name - labels of the apex) labels.
+    let total = 0;
+    for (let i = 12; raw[i] !== 0; i += raw[i]! + 1) total++;
+    let at = 12;
+    for (let k = total - info.labels; k > 0; k--) at += raw[at]! + 1;
+    const tail = info.soaTail;
+    const edns = q.edns;
+    const size = qEnd + 2 + tail.length + (edns === undefined ? 0 : 11);
+    if (size > q.maxResponseSize || total < info.labels) return undefined;
+    const out = Buffer.allocUnsafe(size);
+    this.header(q, out, rcode, 0, 1);
+    out[qEnd] = 0xc0 | (at >> 8);
+    out[qEnd + 1] = at & 0xff;
+    out.set(tail, qEnd + 2);
+    if (edns !== undefined) this.opt(out, qEnd + 2 + tail.length, edns.dnssecOk);
+    this.directs.inc();
+    this.answerCounter(apex, rcode).inc();
+    return out;
+  }
+
+  /** Header and question of a direct answer: the client's ID, RD and CD, its question bytes. */
+  private header(q: Query, out: Buffer, rcode: number, an: number, ns: number): void {
+    const raw = q.raw;
+    const end = q.questionEnd;
+    for (let i = 12; i < end; i++) out[i] = raw[i]!;
+    const flags = DIRECT_FLAGS | (q.flags & RD_CD) | rcode;
+    out[0] = q.id >> 8;
+    out[1] = q.id & 0xff;
+    out[2] = flags >> 8;
+    out[3] = flags & 0xff;
+    out[4] = 0;
+    out[5] = 1;
+    out[6] = 0;
+    out[7] = an;
+    out[8] = 0;
+    out[9] = ns;
+    out[10] = 0;
+    out[11] = q.edns === undefined ? 0 : 1;
+  }
+
+  /** Our OPT record at `p` (as the builder writes it: our UDP size, the DO bit echoed). */
+  private opt(out: Buffer, p: number, dnssecOk: boolean): void {
+    const udp = this.udpSize;
+    out[p] = 0;
+    out[p + 1] = 0;
+    out[p + 2] = QType.OPT;
+    out[p + 3] = udp >> 8;
+    out[p + 4] = udp & 0xff;
+    out[p + 5] = 0;
+    out[p + 6] = 0;
+    out[p + 7] = dnssecOk ? 0x80 : 0;
+    out[p + 8] = 0;
+    out[p + 9] = 0;
+    out[p + 10] = 0;
   }
 
   private answerCounter(zone: string, rcode: number): CounterChild {
@@ -343,6 +512,46 @@ export class LocalStage implements Stage {
     }
     return w;
   }
+}
+
+/** Label count and encoded negative-answer SOA (past its owner) of a local zone apex. */
+function apexInfo(apex: string, z: ResolvedLocalZone): ApexInfo {
+  const soa = soaRecord(apex, z, true);
+  const mname = encodeName((soa.rdata[0] as { name: string }).name);
+  const rname = encodeName((soa.rdata[1] as { name: string }).name);
+  const fixed = soa.rdata[2] as Buffer;
+  const rdlen = mname.length + rname.length + fixed.length;
+  const tail = Buffer.allocUnsafe(10 + rdlen);
+  tail.writeUInt16BE(QType.SOA, 0);
+  tail.writeUInt16BE(QClass.IN, 2);
+  tail.writeUInt32BE(soa.ttl >>> 0, 4);
+  tail.writeUInt16BE(rdlen, 8);
+  Buffer.concat([mname, rname, fixed]).copy(tail, 10);
+  return { labels: apex === '' ? 0 : apex.split('.').length, soaTail: tail };
+}
+
+/** Writes a dotted-quad IPv4 address (0-255 each, no leading zeros) at `p`; false when `s` is not one. */
+function writeIpv4(s: string, out: Buffer, p: number): boolean {
+  const n = s.length;
+  let part = 0;
+  let digits = 0;
+  let octet = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i === n ? 0x2e : s.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || octet > 255 || part > 3) return false;
+      out[p + part++] = octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && octet === 0) return false; // leading zero
+      octet = octet * 10 + (c - 0x30);
+      if (++digits > 3) return false;
+    } else {
+      return false;
+    }
+  }
+  return part === 4;
 }
 
 function validTtl(ttl: unknown, fallback: number): number | undefined {
