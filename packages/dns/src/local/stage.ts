@@ -9,12 +9,12 @@
  * points at it). The cache is dropped whenever any source's `version` moves; when it holds
  * `maxCacheEntries` answers the oldest name is evicted for each new one.
  *
- * Direct answers: the most common questions (A / AAAA of a name with one such record, NXDOMAIN,
- * and NODATA for A / AAAA) are written straight from the source's records behind a copy of the
+ * Direct answers: the most common questions (A / AAAA / SRV / PTR of a name with one such record,
+ * NXDOMAIN, NODATA) are written straight from the source's records behind a copy of the
  * client's question, without the cache: their cost does not depend on how many names the zone
  * has nor on how often it changes (a 100k-name VIP table queried at random would otherwise miss
- * the cache on nearly every query). Everything else (the apex, CNAME, SRV, PTR, TXT, ANY,
- * rotated RRsets, renamed names) takes the cached path.
+ * the cache on nearly every query). Everything else (the apex, CNAME, TXT, ANY, rotated RRsets,
+ * renamed names, answers too large for the client) takes the cached path.
  */
 import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
@@ -35,7 +35,7 @@ export interface LocalStageOptions {
   readonly udpMaxResponseSize: number;
   /** Cached answers kept at most (the oldest name is evicted beyond). Default 10000. */
   readonly maxCacheEntries?: number;
-  /** Write A / AAAA / NXDOMAIN / NODATA answers directly, without the cache. Default true
+  /** Write one-record A / AAAA / SRV / PTR, NXDOMAIN and NODATA answers directly, without the cache. Default true
    *  (false: every answer goes through the cache; tests compare both paths). */
   readonly directAnswers?: boolean;
 }
@@ -58,6 +58,8 @@ interface ApexInfo {
 
 /** ZoneRecord type -> RR type code (anything else is never equal to a qtype). */
 const RECORD_TYPE: Readonly<Record<string, number>> = { A: QType.A, AAAA: QType.AAAA, SRV: QType.SRV, PTR: QType.PTR, CNAME: QType.CNAME, TXT: QType.TXT };
+
+type NamedRecord = Extract<ZoneRecord, { type: 'SRV' } | { type: 'PTR' }>;
 
 const DIRECT_FLAGS = Flag.QR | Flag.AA | Flag.RA;
 const RD_CD = Flag.RD | Flag.CD;
@@ -158,7 +160,7 @@ export class LocalStage implements Stage {
     const m = options.metrics;
     this.answers = m.counter('hoplite_dns_local_answers_total', 'Answers from local zones, by zone and rcode');
     this.misses = m.counter('hoplite_dns_local_cache_misses_total', 'Local answers encoded (not found in the answer cache)').labels();
-    this.directs = m.counter('hoplite_dns_local_direct_answers_total', 'Local answers written directly (A/AAAA, NXDOMAIN, NODATA), without the answer cache').labels();
+    this.directs = m.counter('hoplite_dns_local_direct_answers_total', 'Local answers written directly (one A/AAAA/SRV/PTR, NXDOMAIN, NODATA), without the answer cache').labels();
     const flushes = m.counter('hoplite_dns_local_cache_flushes_total', 'Local answer cache emptied, by reason');
     this.flushVersion = flushes.labels({ reason: 'version' });
     this.sourceErrors = m.counter('hoplite_dns_local_source_errors_total', 'RecordSource lookups that threw (answered SERVFAIL)').labels();
@@ -289,7 +291,7 @@ export class LocalStage implements Stage {
   }
 
   /**
-   * A / AAAA with one record, NXDOMAIN, or NODATA (no record of the type asked, no CNAME), written from the source's records
+   * One A / AAAA / SRV / PTR record, NXDOMAIN, or NODATA (no record of the type asked, no CNAME), written from the source's records
    * without the cache; undefined when the query needs the full path (which also handles a source
    * that throws and records that do not encode).
    */
@@ -318,6 +320,7 @@ export class LocalStage implements Stage {
       }
     }
     if (rec === undefined) return this.negative(q, zr, apex, Rcode.NOERROR);
+    if (qtype === QType.SRV || qtype === QType.PTR) return this.directNamed(q, zr, apex, rec as NamedRecord);
     if (qtype !== QType.A && qtype !== QType.AAAA) return undefined;
     const want = rec.type;
     const ttl = validTtl(rec.ttl, zr.cfg.ttl);
@@ -355,6 +358,97 @@ export class LocalStage implements Stage {
     return out;
   }
 
+  /**
+   * One SRV (with its target's local addresses in the additional section, their owner pointing at
+   * the target in the SRV) or one PTR; undefined when anything is out of the ordinary.
+   */
+  private directNamed(q: Query, zr: ZoneRuntime, apex: string, rec: NamedRecord): Buffer | undefined {
+    const ttl = validTtl(rec.ttl, zr.cfg.ttl);
+    if (ttl === undefined || typeof rec.target !== 'string') return undefined;
+    const target = lowerName(rec.target);
+    const tlen = plainNameLength(target);
+    if (tlen < 0) return undefined;
+    const srv = rec.type === 'SRV' ? rec : undefined;
+    let extra: readonly ZoneRecord[] | undefined;
+    let extraTtl = 0;
+    let extraSize = 0;
+    let extraCount = 0;
+    if (srv !== undefined) {
+      if (!u16(srv.priority) || !u16(srv.weight) || !u16(srv.port)) return undefined;
+      const where = this.zoneOf(target);
+      if (where !== undefined) {
+        try {
+          extra = where.zr.cfg.source.lookup(target);
+        } catch {
+          return undefined;
+        }
+        extraTtl = where.zr.cfg.ttl;
+        if (extra !== undefined) {
+          for (let i = 0; i < extra.length; i++) {
+            const t = extra[i]!.type;
+            if (t === 'A') extraSize += 16;
+            else if (t === 'AAAA') extraSize += 28;
+            else continue;
+            extraCount++;
+          }
+        }
+      }
+    }
+    const qEnd = q.questionEnd;
+    const edns = q.edns;
+    const fixed = srv === undefined ? 0 : 6;
+    const rdlen = fixed + tlen;
+    const size = qEnd + 12 + rdlen + extraSize + (edns === undefined ? 0 : 11);
+    if (size > q.maxResponseSize) return undefined;
+    const out = Buffer.allocUnsafe(size);
+    let p = qEnd;
+    out[p++] = 0xc0; // owner: the question name
+    out[p++] = 12;
+    out.writeUInt16BE(q.qtype, p);
+    out.writeUInt16BE(QClass.IN, p + 2);
+    out.writeUInt32BE(ttl, p + 4);
+    out.writeUInt16BE(rdlen, p + 8);
+    p += 10;
+    if (srv !== undefined) {
+      out.writeUInt16BE(srv.priority, p);
+      out.writeUInt16BE(srv.weight, p + 2);
+      out.writeUInt16BE(srv.port, p + 4);
+      p += 6;
+    }
+    const targetAt = p;
+    writePlainName(target, out, p);
+    p += tlen;
+    if (extra !== undefined && extraCount > 0) {
+      for (let i = 0; i < extra.length; i++) {
+        const a = extra[i]!;
+        if (a.type !== 'A' && a.type !== 'AAAA') continue;
+        const attl = validTtl(a.ttl, extraTtl);
+        if (attl === undefined || targetAt > 0x3fff) return undefined;
+        out[p] = 0xc0 | (targetAt >> 8);
+        out[p + 1] = targetAt & 0xff;
+        out.writeUInt16BE(a.type === 'A' ? QType.A : QType.AAAA, p + 2);
+        out.writeUInt16BE(QClass.IN, p + 4);
+        out.writeUInt32BE(attl, p + 6);
+        if (a.type === 'A') {
+          out.writeUInt16BE(4, p + 10);
+          if (!writeIpv4(a.address, out, p + 12)) return undefined;
+          p += 16;
+        } else {
+          const b = ipv6Bytes(a.address);
+          if (b === undefined) return undefined;
+          out.writeUInt16BE(16, p + 10);
+          out.set(b, p + 12);
+          p += 28;
+        }
+      }
+    }
+    this.header(q, out, Rcode.NOERROR, 1, 0, extraCount);
+    if (edns !== undefined) this.opt(out, p, edns.dnssecOk);
+    this.directs.inc();
+    this.answerCounter(apex, Rcode.NOERROR).inc();
+    return out;
+  }
+
   /** NXDOMAIN or NODATA: the question, and the zone's SOA (owner: the apex inside the question). */
   private negative(q: Query, zr: ZoneRuntime, apex: string, rcode: number): Buffer | undefined {
     let info = this.apexes.get(apex);
@@ -385,7 +479,7 @@ export class LocalStage implements Stage {
   }
 
   /** Header and question of a direct answer: the client's ID, RD and CD, its question bytes. */
-  private header(q: Query, out: Buffer, rcode: number, an: number, ns: number): void {
+  private header(q: Query, out: Buffer, rcode: number, an: number, ns: number, ar = 0): void {
     const raw = q.raw;
     const end = q.questionEnd;
     for (let i = 12; i < end; i++) out[i] = raw[i]!;
@@ -401,7 +495,7 @@ export class LocalStage implements Stage {
     out[8] = 0;
     out[9] = ns;
     out[10] = 0;
-    out[11] = q.edns === undefined ? 0 : 1;
+    out[11] = ar + (q.edns === undefined ? 0 : 1);
   }
 
   /** Our OPT record at `p` (as the builder writes it: our UDP size, the DO bit echoed). */
@@ -528,6 +622,40 @@ function apexInfo(apex: string, z: ResolvedLocalZone): ApexInfo {
   tail.writeUInt16BE(rdlen, 8);
   Buffer.concat([mname, rname, fixed]).copy(tail, 10);
   return { labels: apex === '' ? 0 : apex.split('.').length, soaTail: tail };
+}
+
+/** Wire length of a name written as is (no escapes, labels of 1-63, at most 255 bytes); -1 otherwise. */
+function plainNameLength(name: string): number {
+  const n = name.length;
+  if (n === 0 || n > 253) return -1;
+  let label = 0;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x2e) {
+      if (label === 0) return -1;
+      label = 0;
+    } else if (c === 0x5c || c > 0x7e || c < 0x21 || ++label > 63) {
+      return -1;
+    }
+  }
+  return label === 0 ? -1 : n + 2;
+}
+
+/** Writes a name checked by plainNameLength at `p`. */
+function writePlainName(name: string, out: Buffer, p: number): void {
+  let lenAt = p;
+  let w = p + 1;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x2e) {
+      out[lenAt] = w - lenAt - 1;
+      lenAt = w++;
+    } else {
+      out[w++] = c;
+    }
+  }
+  out[lenAt] = w - lenAt - 1;
+  out[w] = 0;
 }
 
 /** Writes a dotted-quad IPv4 address (0-255 each, no leading zeros) at `p`; false when `s` is not one. */
