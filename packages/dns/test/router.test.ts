@@ -45,7 +45,7 @@ t.test('a name whose last label ends no zone goes upstream at once; escaped dots
   const first = r.route('app.l4lb.thisdcos.directory');
   t.same(first, { kind: 'local', zone: 'l4lb.thisdcos.directory' });
   t.equal(r.route('app.l4lb.thisdcos.directory'), first);
-  // Past cacheSize names the memory starts over; routes stay right.
+  // Past cacheSize names no more are remembered; routes stay right.
   const small = new Router([{ zone: 'z', kind: 'local' }], { cacheSize: 2 });
   for (let i = 0; i < 10; i++) t.same(small.route(`n${i % 3}.z`), { kind: 'local', zone: 'z' });
 });

@@ -10,7 +10,7 @@ import type { Route, RouteKind, ZoneRoute } from '../chain/stage.js';
 export interface RouterOptions {
   /** Apply the reference's renames (default true). */
   readonly renames?: boolean;
-  /** Names routed `local` whose route is remembered (default 10000; the memory is emptied when full). */
+  /** Names routed `local` whose route is remembered (default 10000; once full, no more are added). */
   readonly cacheSize?: number;
 }
 
@@ -32,10 +32,11 @@ export class Router {
   private readonly tails = new Set<string>();
   /**
    * Routes of names routed `local` (decided without an `owns` filter): the names answered
-   * in-process, which repeat. Other names are decided each time (a few map lookups): most are new
+   * in-process, which repeat; the first `cacheSize` of them, then no more. Other names are
+   * decided each time (a few map lookups): most are new
    * (random names forwarded or fanned out), and remembering them cost more than deciding.
    */
-  private memo = new Map<string, Route>();
+  private readonly memo = new Map<string, Route>();
   private readonly memoMax: number;
   private consulted = false;
 
@@ -90,10 +91,9 @@ export class Router {
     }
     this.consulted = false;
     const route = this.decide(name);
-    if (route.kind === 'local' && !this.consulted) {
-      if (this.memo.size >= this.memoMax) this.memo = new Map();
-      this.memo.set(name, route);
-    }
+    // Once full, the memo keeps what it has: a zone with more names than the memo queried at
+    // random (100k VIPs) would otherwise refill and drop it over and over, for few hits.
+    if (route.kind === 'local' && !this.consulted && this.memo.size < this.memoMax) this.memo.set(name, route);
     return route;
   }
 
