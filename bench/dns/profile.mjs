@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+// Where Hoplite's CPU goes in the three-master fan-out (or plain forwarding): the adapter
+// (hoplite-server.mjs) under dnsperf load, pinned to CPU 1, with `node --cpu-prof`, summarized by
+// function (self time, and us/query from the measured CPU us/query). Without --prof it only
+// measures CPU us/query (a quick A/B between builds: run it with --module for each).
+//
+//   node bench/dns/profile.mjs [--scenario fanout|forwarding] [--duration 5] [--warmup 1]
+//        [--prof] [--interval 200] [--top 25] [--module @hoplite/dns] [--repeat 1] [--keep DIR]
+//
+// --module: the built package the adapter imports (default the workspace's @hoplite/dns: build it
+// with `npx tsc -b packages/dns` first). Several modules separated by commas are measured in turn,
+// interleaved, `--repeat` times each (medians printed). Masters/upstream: knotd on CPU 0, as in
+// run.mjs. Only samples taken during the dnsperf window are counted.
+
+import { parseArgs } from 'node:util';
+import { readdirSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
+import { join, basename } from 'node:path';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { tempDir, stopAll, killAllSync, start, stop, cpuTicks, CLK_TCK, freePort } from '../lib/proc.mjs';
+import { startKnot, BENCH_ZONE, MASTER_ZONE } from '../lib/knot.mjs';
+import { writeRandomQueries, runDnsperf } from '../lib/dnsperf.mjs';
+import { waitForAnswer } from '../lib/dnsprobe.mjs';
+import { median } from '../lib/stats.mjs';
+
+const { values: o } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: 'fanout' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    prof: { type: 'boolean', default: false },
+    interval: { type: 'string', default: '200' },
+    top: { type: 'string', default: '25' },
+    module: { type: 'string', default: '@hoplite/dns' },
+    repeat: { type: 'string', default: '1' },
+    keep: { type: 'string' },
+    strace: { type: 'boolean', default: false },
+  },
+});
+const duration = Number(o.duration);
+const pin = os.cpus().length >= 2;
+const SERVER_CPU = pin ? '1' : undefined;
+const LOAD_CPU = pin ? '0' : undefined;
+const adapter = fileURLToPath(new URL('./hoplite-server.mjs', import.meta.url));
+const { dir: tmp, cleanup } = tempDir('hoplite-dns-profile-');
+process.on('SIGINT', () => { killAllSync(); process.exit(130); });
+
+/** Self and inclusive sample counts per function over the samples in [fromUs, toUs) (as bench/vip-zone/profile.mjs). */
+function summarize(profile, fromUs, toUs) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const key = (n) => {
+    const f = n.callFrame;
+    const file = f.url ? basename(f.url.replace(/^file:\/\//, '')) : '';
+    return `${f.functionName || '(anonymous)'} ${file ? `${file}:${f.lineNumber + 1}` : ''}`.trim();
+  };
+  const self = new Map();
+  const incl = new Map();
+  let t = profile.startTime;
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i];
+    if (t < fromUs || t >= toUs) continue;
+    const leaf = byId.get(profile.samples[i]);
+    const k = key(leaf);
+    if (k.startsWith('(idle)')) continue;
+    total++;
+    self.set(k, (self.get(k) ?? 0) + 1);
+    const seen = new Set();
+    for (let id = leaf.id; id !== undefined; id = parent.get(id)) {
+      const kk = key(byId.get(id));
+      if (seen.has(kk)) continue;
+      seen.add(kk);
+      incl.set(kk, (incl.get(kk) ?? 0) + 1);
+    }
+  }
+  return { total, self, incl };
+}
+
+function userSys(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(rest[11]), sys: Number(rest[12]) };
+}
+
+async function one(module, env, i) {
+  const port = await freePort();
+  const profDir = join(tmp, `prof-${i}`);
+  mkdirSync(profDir, { recursive: true });
+  const nodeArgs = o.prof ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', o.interval] : [];
+  const args = [...nodeArgs, adapter, '--port', String(port), '--upstream', env.upstream, '--module', module];
+  if (env.masters) args.push('--masters', env.masters.join(','));
+  const child = start('hoplite', process.execPath, args, { cpus: SERVER_CPU, logFile: join(tmp, `hoplite-${i}.log`) });
+  const probe = o.scenario === 'fanout' ? `probe.${MASTER_ZONE}` : `probe.${BENCH_ZONE}`;
+  await waitForAnswer(port, probe, { child });
+  await runDnsperf({ port, queryFile: env.warm, seconds: Number(o.warmup), cpus: LOAD_CPU, outFile: join(tmp, 'warm.out') });
+  const t0 = cpuTicks(child.pid);
+  const s0 = userSys(child.pid);
+  let strace;
+  if (o.strace) {
+    strace = start('strace', 'strace', ['-c', '-f', '-o', join(tmp, 'strace.txt'), '-p', String(child.pid)], { cpus: LOAD_CPU });
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const w0 = performance.now();
+  const r = await runDnsperf({ port, queryFile: env.max, seconds: duration, cpus: LOAD_CPU, outFile: join(tmp, 'max.out') });
+  const w1 = performance.now();
+  const cpuS = (cpuTicks(child.pid) - t0) / CLK_TCK;
+  const s1 = userSys(child.pid);
+  if (strace) {
+    strace.proc.kill('SIGINT');
+    await strace.exited;
+    const lines = readFileSync(join(tmp, 'strace.txt'), 'utf8').split('\n').filter((l) => /^\s*[\d.]+\s+[\d.]+\s+\d+\s+\d+/.test(l));
+    console.log(lines.map((l) => { const f = l.trim().split(/\s+/); return `${f[f.length - 1]}: ${(Number(f[3]) / r.completed).toFixed(2)}/q`; }).join(', '));
+  }
+  await stop(child);
+  const w2 = performance.now();
+  const us = (cpuS * 1e6) / r.completed;
+  console.log(`  user ${(((s1.user - s0.user) / CLK_TCK) * 1e6 / r.completed).toFixed(1)} us/q, sys ${(((s1.sys - s0.sys) / CLK_TCK) * 1e6 / r.completed).toFixed(1)} us/q`);
+  const out = { module, usPerQuery: us, qps: r.qps, sent: r.sent, completed: r.completed };
+  if (o.prof) {
+    const file = readdirSync(profDir).find((x) => x.endsWith('.cpuprofile'));
+    const profile = JSON.parse(readFileSync(join(profDir, file), 'utf8'));
+    if (o.keep) { mkdirSync(o.keep, { recursive: true }); cpSync(join(profDir, file), join(o.keep, file)); }
+    const endUs = profile.endTime;
+    const s = summarize(profile, endUs - (w2 - w0) * 1000, endUs - (w2 - w1) * 1000);
+    const rows = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(o.top))
+      .map(([k, n]) => `| ${k} | ${((100 * n) / s.total).toFixed(1)} | ${((us * n) / s.total).toFixed(2)} |`).join('\n');
+    out.profile = `${s.total} samples\n\nSelf:\n| function | % | us/q |\n| --- | ---: | ---: |\n${rows(s.self)}\n\nInclusive:\n| function | % | us/q |\n| --- | ---: | ---: |\n${rows(s.incl)}\n`;
+  }
+  return out;
+}
+
+async function main() {
+  const knots = [];
+  const n = o.scenario === 'fanout' ? 3 : 1;
+  for (let i = 0; i < n; i++) knots.push(await startKnot({ dir: join(tmp, `knot${i}`), cpus: LOAD_CPU, name: `knotd${i}` }));
+  const zone = o.scenario === 'fanout' ? MASTER_ZONE : BENCH_ZONE;
+  const env = {
+    upstream: knots[0].addr,
+    masters: o.scenario === 'fanout' ? knots.map((k) => k.addr) : undefined,
+    warm: writeRandomQueries(join(tmp, 'warm.txt'), { zone, count: 200000, prefix: 'w', seed: 11 }),
+    max: writeRandomQueries(join(tmp, 'max.txt'), { zone, count: Math.max(400000, duration * 60000), prefix: 'm', seed: 12 }),
+  };
+  const modules = o.module.split(',');
+  const results = new Map(modules.map((m) => [m, []]));
+  let i = 0;
+  for (let r = 0; r < Number(o.repeat); r++) {
+    for (const m of modules) {
+      const res = await one(m, env, i++);
+      results.get(m).push(res);
+      console.log(`${m}: ${res.usPerQuery.toFixed(2)} us/q, ${Math.round(res.qps)} qps, lost ${res.sent ? (100 * (res.sent - res.completed) / res.sent).toFixed(2) : '?'}%`);
+      if (res.profile) console.log(res.profile);
+    }
+  }
+  for (const [m, rs] of results) console.log(`median ${m}: ${median(rs.map((x) => x.usPerQuery)).toFixed(2)} us/q [${rs.map((x) => x.usPerQuery.toFixed(1)).join(', ')}]`);
+}
+
+try {
+  await main();
+} finally {
+  await stopAll();
+  cleanup();
+}
