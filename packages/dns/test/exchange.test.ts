@@ -218,17 +218,21 @@ t.test('exchange: a reply with a wrong ID is dropped and counted; the real one i
   t.equal(dropped('id'), 1);
 });
 
-t.test('exchange: a reply from a wrong port is dropped and counted; alone, the exchange times out', async (t) => {
+t.test('exchange: a reply from a wrong port is not accepted (the connected socket never sees it); alone, the exchange times out', async (t) => {
   const up = await startFakeUpstream({ handler: (q) => (q.name === 'only-wrong.example' ? { wrongPort: true } : [{ wrongPort: true }, { delay: 30 }]) });
   t.teardown(() => up.close());
   const { ask, server, dropped, metric } = setup(t);
   const srv = server(up);
   const o = await ask(srv, 'a.example').done;
   t.equal(o.failure, undefined);
-  t.equal(dropped('source'), 1);
+  t.equal(up.wrongPortSent, 1, 'the wrong-port reply was sent (before the real one)');
   const o2 = await ask(srv, 'only-wrong.example', 300).done;
-  t.equal(o2.failure, 'timeout');
-  t.equal(dropped('source'), 2);
+  t.equal(o2.failure, 'timeout', 'the wrong-port reply was not taken');
+  t.equal(up.wrongPortSent, 2);
+  // Pooled sockets are connected to their server: the kernel drops datagrams from any other
+  // address or port before they reach the exchanger, so the `source` counter (kept for datagrams
+  // queued before the connect) does not move.
+  t.equal(dropped('source'), 0);
   t.equal(metric('hoplite_dns_test_upstream_timeouts_total', { upstream: up.key }), 1);
 });
 

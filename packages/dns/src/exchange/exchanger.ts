@@ -2,16 +2,24 @@
  * The exchange mechanics: send one query to one server and hand back its reply, with no policy.
  *
  * UDP: each exchange gets a fresh random ID and goes out of a socket picked at random from a small
- * pool of sockets bound to port 0 (kernel-chosen random ports). A socket serves a bounded number of
- * exchanges or a bounded time, then is retired (kept open until its last exchange ends) and
- * replaced by a fresh one on a new random port. A socket per query would give each query its own
- * port, but costs about 24 us of CPU more per query in Node (create, bind, epoll add/remove, close:
- * 34 us against 10 us measured here), more than the whole forwarding budget; the pool keeps the
- * port random per socket lifetime and the ID random per query.
+ * pool of sockets per server, each bound to port 0 (a kernel-chosen random port) and connected to
+ * that server. A socket serves a bounded number of exchanges or a bounded time, then is retired
+ * (kept open until its last exchange ends) and replaced by a fresh one on a new random port. A
+ * socket per query would give each query its own port, but costs about 24 us of CPU more per query
+ * in Node (create, bind, epoll add/remove, close: 34 us against 10 us measured here), more than the
+ * whole forwarding budget; the pool keeps the port random per socket lifetime and the ID random per
+ * query. Pool slots are opened on first use, so a server asked rarely holds few sockets.
+ *
+ * Connected sockets: `send()` takes no address (Node skips its lookup and argument checks, the
+ * kernel its route lookup per datagram), and the kernel delivers to the socket only datagrams from
+ * the server's address and port: a reply from anywhere else never reaches us (it is not counted
+ * here; the host's UDP counters see it). An ICMP port-unreachable from the server is reported on
+ * the socket as ECONNREFUSED: ignored (the exchange times out, as with an unconnected socket).
  *
  * A reply is accepted only when its ID is one we are waiting for on that socket, it comes from the
- * server's address and port, and it carries the question we sent (case-insensitive). Anything else
- * is dropped and counted by reason; the exchange keeps waiting for the real reply.
+ * server's address and port (checked here too: datagrams queued before the connect), and it
+ * carries the question we sent (case-insensitive). Anything else is dropped and counted by
+ * reason; the exchange keeps waiting for the real reply.
  *
  * A truncated UDP reply is retried over TCP to the same server (a connection per retry: truncation
  * is rare, and a fresh connection keeps the source port random), with a fresh ID and timeout.
@@ -48,7 +56,7 @@ export interface ExchangeListener {
 }
 
 export interface ExchangerOptions {
-  /** UDP sockets per address family. Default 8. */
+  /** UDP sockets per server. Default 8. */
   readonly sockets?: number;
   /** Exchanges a UDP socket serves before it is replaced. Default 1000. */
   readonly socketMaxUses?: number;
@@ -126,13 +134,18 @@ class PooledSocket {
   retired = false;
   /** Unusable (errored or closing). */
   closed = false;
+  /** Connected to `server`: send() without an address. */
+  connected = false;
   closing: Promise<void> | undefined;
   constructor(
     readonly socket: dgram.Socket,
-    readonly family: Family,
+    readonly server: ServerAddress,
     readonly createdAt: number,
   ) {}
 }
+
+/** The sockets of one server (slots opened on first use). */
+type Pool = Array<PooledSocket | undefined>;
 
 export class Exchanger {
   readonly deadlines: DeadlineQueue;
@@ -143,7 +156,8 @@ export class Exchanger {
   private readonly maxUses: number;
   private readonly maxAge: number;
   private readonly tcpFallback: boolean;
-  private readonly pools: Record<Family, PooledSocket[]> = { IPv4: [], IPv6: [] };
+  /** Socket pools by server key (`ip:port`). */
+  private readonly pools = new Map<string, Pool>();
   private readonly retiring = new Set<PooledSocket>();
   private readonly tcpExchanges = new Set<Exchange>();
   private readonly ownsDeadlines: boolean;
@@ -165,12 +179,18 @@ export class Exchanger {
 
   /** UDP sockets open (pooled and retiring), for tests and metrics. */
   get openSockets(): number {
-    return this.pools.IPv4.length + this.pools.IPv6.length + this.retiring.size;
+    let n = this.retiring.size;
+    for (const pool of this.pools.values()) for (const ps of pool) if (ps !== undefined) n++;
+    return n;
   }
 
   /** Local ports of the pooled sockets (tests). */
   localPorts(family: Family = 'IPv4'): number[] {
-    return this.pools[family].filter((p) => !p.closed).map((p) => p.socket.address().port);
+    const out: number[] = [];
+    for (const pool of this.pools.values()) {
+      for (const ps of pool) if (ps !== undefined && !ps.closed && ps.server.family === family) out.push(ps.socket.address().port);
+    }
+    return out;
   }
 
   /**
@@ -203,7 +223,7 @@ export class Exchanger {
       setImmediate(() => this.fail(ex, 'closed', false));
       return ex;
     }
-    const ps = this.pick(server.family, now);
+    const ps = this.pick(server, now);
     let id = this.random.uint16();
     while (ps.pending.has(id)) id = this.random.uint16();
     ex.id = id;
@@ -214,7 +234,8 @@ export class Exchanger {
     ps.uses++;
     this.deadlines.add(ex, now + timeout);
     try {
-      ps.socket.send(message, server.port, server.address);
+      if (ps.connected) ps.socket.send(message);
+      else ps.socket.send(message, server.port, server.address);
     } catch (err) {
       this.logger.warn({ err, upstream: server.key }, 'udp send failed');
       ex.sendFailed = true;
@@ -250,9 +271,9 @@ export class Exchanger {
     if (this.closed) return;
     this.closed = true;
     const failing: Exchange[] = [];
-    const sockets = [...this.pools.IPv4, ...this.pools.IPv6, ...this.retiring];
-    this.pools.IPv4 = [];
-    this.pools.IPv6 = [];
+    const sockets = [...this.retiring];
+    for (const pool of this.pools.values()) for (const ps of pool) if (ps !== undefined) sockets.push(ps);
+    this.pools.clear();
     this.retiring.clear();
     for (const ps of sockets) {
       for (const ex of ps.pending.values()) failing.push(ex);
@@ -270,33 +291,70 @@ export class Exchanger {
 
   // ---- UDP socket pool -------------------------------------------------------------------------
 
-  private pick(family: Family, now: number): PooledSocket {
-    const pool = this.pools[family];
-    if (pool.length === 0) for (let i = 0; i < this.poolSize; i++) pool.push(this.openSocket(family, now));
+  private pick(server: Server, now: number): PooledSocket {
+    let pool = this.pools.get(server.key);
+    if (pool === undefined) {
+      this.prune(now);
+      pool = new Array<PooledSocket | undefined>(this.poolSize).fill(undefined);
+      this.pools.set(server.key, pool);
+    }
     const i = this.random.below(pool.length);
-    let ps = pool[i]!;
-    if (ps.uses >= this.maxUses || now - ps.createdAt >= this.maxAge || ps.closed) {
+    let ps = pool[i];
+    if (ps === undefined) {
+      ps = this.openSocket(server, now);
+      pool[i] = ps;
+    } else if (ps.uses >= this.maxUses || now - ps.createdAt >= this.maxAge || ps.closed) {
       this.retire(ps);
-      ps = this.openSocket(family, now);
+      ps = this.openSocket(server, now);
       pool[i] = ps;
     }
     return ps;
   }
 
-  private openSocket(family: Family, now: number): PooledSocket {
+  /**
+   * Retire the pools of servers not asked for a while (every socket past twice its age: a server
+   * no longer listed, or asked rarely). Run when a new server's pool is made, so that a changing
+   * master list does not accumulate sockets.
+   */
+  private prune(now: number): void {
+    for (const [key, pool] of this.pools) {
+      let idle = true;
+      for (const ps of pool) if (ps !== undefined && now - ps.createdAt < 2 * this.maxAge) idle = false;
+      if (!idle) continue;
+      this.pools.delete(key);
+      for (const ps of pool) if (ps !== undefined) this.retire(ps);
+    }
+  }
+
+  private openSocket(server: ServerAddress, now: number): PooledSocket {
+    const v4 = server.family === 'IPv4';
     const socket = dgram.createSocket({
-      type: family === 'IPv4' ? 'udp4' : 'udp6',
-      ipv6Only: family === 'IPv6',
+      type: v4 ? 'udp4' : 'udp6',
+      ipv6Only: !v4,
       lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
     });
-    const ps = new PooledSocket(socket, family, now);
+    const ps = new PooledSocket(socket, server, now);
     socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => this.onMessage(ps, msg, rinfo));
-    socket.on('error', (err: Error) => {
-      // An error on a pooled socket (e.g. bind failure): stop using it; its exchanges time out.
-      this.logger.warn({ err }, 'udp socket error');
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // ICMP port unreachable from the server (connected socket): its exchanges time out as usual.
+      if (err.code === 'ECONNREFUSED') return;
+      // Any other error on a pooled socket (e.g. bind or connect failure): stop using it; its
+      // exchanges time out.
+      this.logger.warn({ err, upstream: server.key }, 'udp socket error');
       ps.closed = true;
     });
-    socket.bind({ port: 0, address: family === 'IPv4' ? '0.0.0.0' : '::', exclusive: true });
+    socket.bind({ port: 0, address: v4 ? '0.0.0.0' : '::', exclusive: true });
+    // With the literal lookup, bind and connect complete before connect() returns; the callback
+    // covers a Node that defers them (sends go with the address until then).
+    socket.connect(server.port, server.address, () => {
+      ps.connected = true;
+    });
+    try {
+      socket.remoteAddress();
+      ps.connected = true;
+    } catch {
+      // Not connected yet.
+    }
     return ps;
   }
 

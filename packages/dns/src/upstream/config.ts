@@ -19,7 +19,7 @@ export type ForwardPolicy = 'parallel' | 'sequential' | 'random';
 export const FORWARD_POLICIES: readonly ForwardPolicy[] = ['parallel', 'sequential', 'random'];
 
 export interface SocketPoolConfig {
-  /** UDP sockets per address family. */
+  /** UDP sockets per server (each connected to it, on its own random port). */
   readonly count: number;
   /** Exchanges one socket serves before it is replaced by one on a new random port. */
   readonly maxUses: number;

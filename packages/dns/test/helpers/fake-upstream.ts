@@ -69,6 +69,8 @@ export interface FakeUpstream extends EventEmitter {
   /** `127.0.0.1:port` (or `[::1]:port`), as config lists servers. */
   readonly key: string;
   readonly received: ReceivedQuery[];
+  /** UDP replies sent from the other socket (`wrongPort`), counted once the send completed. */
+  readonly wrongPortSent: number;
   /** The script; the default answers every query NOERROR with one record. */
   handler: Handler;
   /** Resolve when `received.length >= n`. */
@@ -151,6 +153,7 @@ export async function startFakeUpstream(options: { handler?: Handler; address?: 
     port,
     key: address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`,
     received,
+    wrongPortSent: 0,
     handler: options.handler ?? ((() => undefined) as Handler),
     async waitForQueries(n: number): Promise<void> {
       while (received.length < n) await once(ee, 'query');
@@ -215,7 +218,10 @@ export async function startFakeUpstream(options: { handler?: Handler; address?: 
       if (r.drop) continue;
       later(r.delay, () => {
         const out = buildReply(rq, r, 'udp');
-        (r.wrongPort ? other : udp).send(out, rinfo.port, rinfo.address);
+        if (r.wrongPort) other.send(out, rinfo.port, rinfo.address, (err) => {
+          if (!err) (api as { wrongPortSent: number }).wrongPortSent++;
+        });
+        else udp.send(out, rinfo.port, rinfo.address);
       });
     }
   });
