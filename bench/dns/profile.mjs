@@ -5,11 +5,12 @@
 // measures CPU us/query (a quick A/B between builds: run it with --module for each).
 //
 //   node bench/dns/profile.mjs [--scenario fanout|forwarding] [--duration 5] [--warmup 1]
-//        [--prof] [--interval 200] [--top 25] [--module @hoplite/dns] [--repeat 1] [--keep DIR]
+//        [--prof] [--interval 200] [--strace] [--perf] [--top 25] [--module @hoplite/dns] [--repeat 1] [--keep DIR]
 //
 // --module: the built package the adapter imports (default the workspace's @hoplite/dns: build it
 // with `npx tsc -b packages/dns` first). Several modules separated by commas are measured in turn,
-// interleaved, `--repeat` times each (medians printed). Masters/upstream: knotd on CPU 0, as in
+// interleaved, `--repeat` times each (medians printed); `peer:dnsmasq`, `peer:node-forwarder` (any
+// server of servers.mjs) run that server instead, configured as run.mjs does. Masters/upstream: knotd on CPU 0, as in
 // run.mjs. Only samples taken during the dnsperf window are counted.
 
 import { parseArgs } from 'node:util';
@@ -22,6 +23,7 @@ import { startKnot, BENCH_ZONE, MASTER_ZONE } from '../lib/knot.mjs';
 import { writeRandomQueries, runDnsperf } from '../lib/dnsperf.mjs';
 import { waitForAnswer } from '../lib/dnsprobe.mjs';
 import { median } from '../lib/stats.mjs';
+import { SERVERS } from './servers.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -35,6 +37,8 @@ const { values: o } = parseArgs({
     repeat: { type: 'string', default: '1' },
     keep: { type: 'string' },
     strace: { type: 'boolean', default: false },
+    perf: { type: 'boolean', default: false },
+    'perf-sort': { type: 'string' },
   },
 });
 const duration = Number(o.duration);
@@ -89,9 +93,19 @@ async function one(module, env, i) {
   const profDir = join(tmp, `prof-${i}`);
   mkdirSync(profDir, { recursive: true });
   const nodeArgs = o.prof ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', o.interval] : [];
-  const args = [...nodeArgs, adapter, '--port', String(port), '--upstream', env.upstream, '--module', module];
-  if (env.masters) args.push('--masters', env.masters.join(','));
-  const child = start('hoplite', process.execPath, args, { cpus: SERVER_CPU, logFile: join(tmp, `hoplite-${i}.log`) });
+  let child;
+  if (module.startsWith('peer:')) {
+    // A peer or baseline of run.mjs (e.g. peer:dnsmasq, peer:node-forwarder), started as run.mjs does.
+    const peer = SERVERS.find((x) => x.name === module.slice(5));
+    if (!peer) throw new Error(`no server ${module.slice(5)} in servers.mjs`);
+    const dir = join(tmp, `peer-${i}`);
+    mkdirSync(dir, { recursive: true });
+    child = peer.start({ scenario: o.scenario, port, upstream: env.upstream, masters: env.masters, dir, cpus: SERVER_CPU }).child;
+  } else {
+    const args = [...nodeArgs, adapter, '--port', String(port), '--upstream', env.upstream, '--module', module];
+    if (env.masters) args.push('--masters', env.masters.join(','));
+    child = start('hoplite', process.execPath, args, { cpus: SERVER_CPU, logFile: join(tmp, `hoplite-${i}.log`) });
+  }
   const probe = o.scenario === 'fanout' ? `probe.${MASTER_ZONE}` : `probe.${BENCH_ZONE}`;
   await waitForAnswer(port, probe, { child });
   await runDnsperf({ port, queryFile: env.warm, seconds: Number(o.warmup), cpus: LOAD_CPU, outFile: join(tmp, 'warm.out') });
@@ -102,11 +116,23 @@ async function one(module, env, i) {
     strace = start('strace', 'strace', ['-c', '-f', '-o', join(tmp, 'strace.txt'), '-p', String(child.pid)], { cpus: LOAD_CPU });
     await new Promise((r) => setTimeout(r, 300));
   }
+  let perf;
+  if (o.perf) {
+    perf = start('perf', 'perf', ['record', '-q', '-F', '2000', '-o', join(tmp, `perf-${i}.data`), '-p', String(child.pid)], { cpus: LOAD_CPU });
+    await new Promise((r) => setTimeout(r, 300));
+  }
   const w0 = performance.now();
   const r = await runDnsperf({ port, queryFile: env.max, seconds: duration, cpus: LOAD_CPU, outFile: join(tmp, 'max.out') });
   const w1 = performance.now();
   const cpuS = (cpuTicks(child.pid) - t0) / CLK_TCK;
   const s1 = userSys(child.pid);
+  if (perf) {
+    perf.proc.kill('SIGINT');
+    await perf.exited;
+    const { execFileSync } = await import('node:child_process');
+    const rep = execFileSync('perf', ['report', '-i', join(tmp, `perf-${i}.data`), '--stdio', '--no-children', '--sort', o['perf-sort'] ?? 'dso,sym', '--percent-limit', '0.5'], { maxBuffer: 1 << 26 }).toString();
+    console.log(rep.split('\n').filter((l) => l && !l.startsWith('#')).slice(0, 60).join('\n'));
+  }
   if (strace) {
     strace.proc.kill('SIGINT');
     await strace.exited;
