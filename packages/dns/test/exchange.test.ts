@@ -266,6 +266,62 @@ t.test('exchange: malformed and query-shaped datagrams are dropped', async (t) =
   t.equal(dropped('malformed'), 2);
 });
 
+t.test('exchange: sendAll sends one datagram (one ID) to every server; a TCP retry by one leaves the others intact; a server listed twice gets its own ID', async (t) => {
+  const big = Array.from({ length: 30 }, (_, i) => ({ name: 'all.example', type: 'A' as const, ttl: 60, data: `198.51.100.${i + 1}` }));
+  const ups = await Promise.all([
+    startFakeUpstream(),
+    startFakeUpstream({ handler: (q) => (q.transport === 'udp' ? { truncate: true, delay: 5 } : { answers: big }) }),
+    startFakeUpstream({ handler: () => ({ delay: 20 }) }),
+  ]);
+  t.teardown(() => Promise.all(ups.map((u) => u.close())));
+  const { exchanger, server, dropped } = setup(t);
+  const servers = ups.map(server);
+  const msg = encodeQuery({ name: 'all.example', type: 'A', id: 7 });
+  const copy = Buffer.from(msg);
+  const results: Outcome[] = [];
+  const exchanges: Exchange[] = [];
+  const done = new Promise<void>((resolve) => {
+    exchanger.sendAll(servers, msg, msg.length, 5000, {
+      onExchangeDone: (ex, reply, failure) => {
+        results[ex.tag] = { ex, reply, failure };
+        if (results.filter(Boolean).length === 3) resolve();
+      },
+    }, false, exchanger.deadlines.clock(), exchanges);
+  });
+  t.equal(exchanges.length, 3);
+  t.same(msg, copy, 'the template is not written to (owned = false)');
+  await done;
+  const udp = ups.map((u) => u.received.find((r) => r.transport === 'udp')!);
+  t.equal(new Set(udp.map((r) => r.id)).size, 1, 'one ID for all three');
+  t.ok(udp.every((r) => r.raw.equals(udp[0]!.raw)), 'the same datagram to each');
+  t.same(results.map((r) => r.failure), [undefined, undefined, undefined]);
+  t.equal(dnsPacket.decode(results[1]!.reply!).answers!.length, 30, 'the truncated one was retried over TCP');
+  const tcp = ups[1]!.received.find((r) => r.transport === 'tcp')!;
+  t.ok(tcp, 'TCP retry made');
+  t.equal(dnsPacket.decode(results[2]!.reply!).id, udp[0]!.id, 'the slow server replied to the shared ID');
+  t.equal(dropped('id'), 0);
+
+  // The same server twice, one socket per server: it cannot share that socket's ID with itself.
+  const one = setup(t, { sockets: 1 });
+  const twice = [one.server(ups[0]!), one.server(ups[0]!)];
+  const got: Outcome[] = [];
+  const exs: Exchange[] = [];
+  await new Promise<void>((resolve) => {
+    one.exchanger.sendAll(twice, msg, msg.length, 5000, {
+      onExchangeDone: (ex, reply, failure) => {
+        got[ex.tag] = { ex, reply, failure };
+        if (got.filter(Boolean).length === 2) resolve();
+      },
+    }, false, one.exchanger.deadlines.clock(), exs);
+  });
+  t.same(got.map((r) => r.failure), [undefined, undefined]);
+  t.equal(exs[0]!.socket, exs[1]!.socket, 'one socket');
+  const both = ups[0]!.received.slice(-2);
+  t.equal(both[0]!.from.port, both[1]!.from.port);
+  t.not(both[0]!.id, both[1]!.id, 'two IDs');
+  t.equal(one.dropped('id'), 0);
+});
+
 t.test('exchange: a truncated UDP reply is retried over TCP with a fresh ID', async (t) => {
   const big = Array.from({ length: 40 }, (_, i) => ({ name: 'big.example', type: 'A' as const, ttl: 60, data: `10.0.0.${i + 1}` }));
   const up = await startFakeUpstream({ handler: () => ({ truncate: true, answers: big }) });

@@ -110,8 +110,9 @@ export class Exchange implements Timed {
   constructor(
     readonly exchanger: Exchanger,
     readonly server: Server,
-    /** Our copy of the message, with our ID at bytes 0-1. */
-    readonly message: Buffer,
+    /** Our copy of the message, with our ID at bytes 0-1 (shared by the exchanges of one
+     *  sendAll(); a TCP retry takes its own copy). */
+    public message: Buffer,
     readonly questionEnd: number,
     readonly timeout: number,
     public listener: ExchangeListener | undefined,
@@ -242,6 +243,81 @@ export class Exchanger {
       this.deadlines.add(ex, now);
     }
     return ex;
+  }
+
+  /**
+   * Send the same query to every server of `servers` at once (a fan-out). The datagrams are
+   * identical: one ID, drawn free on every socket picked (each server has its own sockets), written
+   * once into one copy of `template` that the exchanges share. Exchange `i` (tag `i`) goes to
+   * `servers[i]` and is appended to `out`. Otherwise as send(), `owned` included.
+   */
+  sendAll(
+    servers: readonly Server[],
+    template: Buffer,
+    questionEnd: number,
+    timeout: number,
+    listener: ExchangeListener,
+    owned: boolean,
+    now: number,
+    out: Exchange[],
+  ): void {
+    const n = servers.length;
+    if (n === 1 || this.closed) {
+      for (let i = 0; i < n; i++) out.push(this.send(servers[i]!, template, questionEnd, timeout, listener, i, owned && i === 0, now));
+      return;
+    }
+    let message = template;
+    if (!owned) {
+      message = Buffer.allocUnsafe(template.length);
+      message.set(template);
+    }
+    const first = out.length;
+    for (let i = 0; i < n; i++) {
+      const server = servers[i]!;
+      const ps = this.pick(server, now);
+      // The same socket twice (a server listed twice): that one gets its own ID and copy.
+      let shared = true;
+      for (let j = first; j < out.length; j++) if (out[j]!.socket === ps) shared = false;
+      if (!shared) {
+        out.push(this.send(server, message, questionEnd, timeout, listener, i, false, now));
+        continue;
+      }
+      const ex = new Exchange(this, server, message, questionEnd, timeout, listener, i);
+      ex.startedAt = now;
+      ex.socket = ps;
+      out.push(ex);
+    }
+    let id = 0;
+    for (let free = false; !free; ) {
+      id = this.random.uint16();
+      free = true;
+      for (let j = first; j < out.length; j++) {
+        const ex = out[j]!;
+        if (ex.message === message && ex.socket!.pending.has(id)) free = false;
+      }
+    }
+    message[0] = id >> 8;
+    message[1] = id & 0xff;
+    const deadline = now + timeout;
+    for (let j = first; j < out.length; j++) {
+      const ex = out[j]!;
+      if (ex.message !== message) continue;
+      const ps = ex.socket!;
+      const server = ex.server;
+      server.stats.requests.inc();
+      ex.id = id;
+      ps.pending.set(id, ex);
+      ps.uses++;
+      this.deadlines.add(ex, deadline);
+      try {
+        if (ps.connected) ps.socket.send(message);
+        else ps.socket.send(message, server.port, server.address);
+      } catch (err) {
+        this.logger.warn({ err, upstream: server.key }, 'udp send failed');
+        ex.sendFailed = true;
+        this.deadlines.add(ex, now);
+      }
+    }
   }
 
   /**
@@ -467,6 +543,8 @@ export class Exchanger {
     ex.server.stats.tcpRetries.inc();
     const id = this.random.uint16();
     ex.id = id;
+    // Our own copy: the UDP message may be shared with the other exchanges of a sendAll().
+    ex.message = Buffer.from(ex.message);
     ex.message[0] = id >> 8;
     ex.message[1] = id & 0xff;
     const frame = Buffer.allocUnsafe(2 + ex.message.length);

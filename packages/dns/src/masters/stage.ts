@@ -59,9 +59,8 @@ class MastersQuery extends RelayQuery implements ExchangeListener {
     this.hardDeadline = now + c.deadline;
     s.deadlines.add(this, this.hardDeadline);
     this.pending = masters.length;
-    for (let i = 0; i < masters.length; i++) {
-      this.exchanges.push(s.exchanger.send(masters[i]!, this.message, this.questionEnd, c.timeout, this, i, this.takeMessage(), now));
-    }
+    // One datagram for all: one ID, one copy of the message (none when it is already ours).
+    s.exchanger.sendAll(masters, this.message, this.questionEnd, c.timeout, this, this.takeMessage(), now, this.exchanges);
     return this;
   }
 
