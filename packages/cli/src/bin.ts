@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 /** The `hoplite` binary: runs main() and exits with its code. */
-import { main } from './main.js';
+import { limitYoungGeneration } from './serve/heap.js';
+
+// Before anything else allocates: V8's young generation stays at its initial size (see
+// serve/heap.ts; node flags about it given by the user win).
+limitYoungGeneration(process.execArgv, process.env['NODE_OPTIONS']);
+const { main } = await import('./main.js');
 
 const code = await main(process.argv.slice(2), {
   stdout: process.stdout,

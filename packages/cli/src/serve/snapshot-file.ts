@@ -7,7 +7,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, fsyncSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { VipEntry } from './vip-zone.js';
+import { VipEntry, internPorts } from './vip-zone.js';
 
 const FORMAT = 'hoplite-vip-snapshot';
 const VERSION = 2;
@@ -51,7 +51,7 @@ export function readSnapshotFile(path: string): SnapshotCopy | undefined {
     const f = text.slice(pos, end).split(' ');
     pos = end + 1;
     if (f.length !== 4 || !f[0] || !f[1]) continue;
-    vips.push(new VipEntry(f[0], f[1], f[2] === '-' ? undefined : f[2], f[3] === '-' ? '' : f[3]!));
+    vips.push(new VipEntry(f[0], f[1], f[2] === '-' ? undefined : f[2], f[3] === '-' ? '' : internPorts(f[3]!)));
   }
   return { revision: head.revision, pools, vips };
 }
