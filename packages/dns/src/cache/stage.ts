@@ -16,7 +16,7 @@ import type { Answer, Next, Query, Stage, StageContext } from '../chain/stage.js
 import { monotonicClock, type Clock } from '../exchange/deadlines.js';
 import { Flag, HEADER_SIZE, QType, Rcode, TCP_MAX_SIZE } from '../wire/constants.js';
 import { lowerName } from '../wire/name.js';
-import { fitResponse } from '../wire/response.js';
+import { fitResponse, writeOpt } from '../wire/response.js';
 import { checkCacheConfig, type CacheConfig, type CacheConfigInput } from './config.js';
 import { ConfigError } from '../errors.js';
 import { makeEntry, POSITIVE, type Entry } from './entry.js';
@@ -274,21 +274,6 @@ export class CacheStage implements Stage {
     this.closed = true;
     this.store.clear();
   }
-}
-
-/** An OPT record at `at`: our UDP size, extended rcode 0, version 0, DO echoed, no options. */
-function writeOpt(out: Buffer, at: number, udpSize: number, dnssecOk: boolean): void {
-  out[at] = 0;
-  out[at + 1] = 0;
-  out[at + 2] = QType.OPT;
-  out[at + 3] = udpSize >>> 8;
-  out[at + 4] = udpSize & 0xff;
-  out[at + 5] = 0;
-  out[at + 6] = 0;
-  out[at + 7] = dnssecOk ? 0x80 : 0;
-  out[at + 8] = 0;
-  out[at + 9] = 0;
-  out[at + 10] = 0;
 }
 
 /**

@@ -24,7 +24,7 @@ import { Flag, QClass, QType, Rcode, RcodeName } from '../wire/constants.js';
 import { encodeMessage, type WireRecord } from '../wire/builder.js';
 import { ipv4Bytes, ipv6Bytes } from '../wire/ip.js';
 import { encodeName, lowerName } from '../wire/name.js';
-import { errorResponse, fitResponse } from '../wire/response.js';
+import { errorResponse, fitResponse, writeOpt } from '../wire/response.js';
 import { Router, renameSuffixes } from '../router/router.js';
 import type { ResolvedLocalZone, ZoneRecord } from './types.js';
 
@@ -352,7 +352,7 @@ export class LocalStage implements Stage {
     p += 4;
     out[p++] = 0;
     out[p++] = rdlen;
-    if (edns !== undefined) this.opt(out, p + rdlen, edns.dnssecOk);
+    if (edns !== undefined) writeOpt(out, p + rdlen, this.udpSize, edns.dnssecOk);
     this.directs.inc();
     this.answerCounter(apex, Rcode.NOERROR).inc();
     return out;
@@ -443,7 +443,7 @@ export class LocalStage implements Stage {
       }
     }
     this.header(q, out, Rcode.NOERROR, 1, 0, extraCount);
-    if (edns !== undefined) this.opt(out, p, edns.dnssecOk);
+    if (edns !== undefined) writeOpt(out, p, this.udpSize, edns.dnssecOk);
     this.directs.inc();
     this.answerCounter(apex, Rcode.NOERROR).inc();
     return out;
@@ -472,7 +472,7 @@ export class LocalStage implements Stage {
     out[qEnd] = 0xc0 | (at >> 8);
     out[qEnd + 1] = at & 0xff;
     out.set(tail, qEnd + 2);
-    if (edns !== undefined) this.opt(out, qEnd + 2 + tail.length, edns.dnssecOk);
+    if (edns !== undefined) writeOpt(out, qEnd + 2 + tail.length, this.udpSize, edns.dnssecOk);
     this.directs.inc();
     this.answerCounter(apex, rcode).inc();
     return out;
@@ -496,22 +496,6 @@ export class LocalStage implements Stage {
     out[9] = ns;
     out[10] = 0;
     out[11] = ar + (q.edns === undefined ? 0 : 1);
-  }
-
-  /** Our OPT record at `p` (as the builder writes it: our UDP size, the DO bit echoed). */
-  private opt(out: Buffer, p: number, dnssecOk: boolean): void {
-    const udp = this.udpSize;
-    out[p] = 0;
-    out[p + 1] = 0;
-    out[p + 2] = QType.OPT;
-    out[p + 3] = udp >> 8;
-    out[p + 4] = udp & 0xff;
-    out[p + 5] = 0;
-    out[p + 6] = 0;
-    out[p + 7] = dnssecOk ? 0x80 : 0;
-    out[p + 8] = 0;
-    out[p + 9] = 0;
-    out[p + 10] = 0;
   }
 
   private answerCounter(zone: string, rcode: number): CounterChild {

@@ -79,18 +79,24 @@ export function errorResponse(q: ErrorResponseInput, rcode: number, udpSize: num
   out.writeUInt32BE(0, 6);
   out.writeUInt16BE(optLen > 0 ? 1 : 0, 10);
   if (qlen > 0) q.raw.copy(out, HEADER_SIZE, HEADER_SIZE, q.questionEnd);
-  if (optLen > 0) writeOpt(out, HEADER_SIZE + qlen, udpSize, rcode >> 4, q.edns!.dnssecOk);
+  if (optLen > 0) writeOpt(out, HEADER_SIZE + qlen, udpSize, q.edns!.dnssecOk, rcode >> 4);
   return out;
 }
 
-function writeOpt(out: Buffer, at: number, udpSize: number, extRcode: number, dnssecOk: boolean): void {
+/** Our OPT record (11 bytes) at `at`: root owner, our UDP size, the extended rcode, version 0,
+ *  the DO bit, no options. */
+export function writeOpt(out: Buffer, at: number, udpSize: number, dnssecOk: boolean, extRcode = 0): void {
   out[at] = 0; // root name
-  out.writeUInt16BE(QType.OPT, at + 1);
-  out.writeUInt16BE(udpSize, at + 3);
+  out[at + 1] = 0;
+  out[at + 2] = QType.OPT;
+  out[at + 3] = udpSize >>> 8;
+  out[at + 4] = udpSize & 0xff;
   out[at + 5] = extRcode & 0xff;
   out[at + 6] = 0; // version
-  out.writeUInt16BE(dnssecOk ? 0x8000 : 0, at + 7);
-  out.writeUInt16BE(0, at + 9); // rdlength
+  out[at + 7] = dnssecOk ? 0x80 : 0;
+  out[at + 8] = 0;
+  out[at + 9] = 0; // rdlength
+  out[at + 10] = 0;
 }
 
 /** A copy of `buf` with its ID replaced. */
