@@ -249,6 +249,8 @@ t.test('parallel: two upstreams asked at once; the first good answer wins', asyn
   t.equal(firstA(r), '198.51.100.2');
   t.equal(a!.received.length, 1);
   t.equal(b!.received.length, 1);
+  t.equal(a!.received[0]!.id, b!.received[0]!.id, 'one datagram for both (one ID)');
+  t.ok(a!.received[0]!.raw.equals(b!.received[0]!.raw));
   await a!.waitForQueries(1);
 });
 

@@ -246,7 +246,8 @@ export class Exchanger {
   }
 
   /**
-   * Send the same query to every server of `servers` at once (a fan-out). The datagrams are
+   * Send the same query to the first `count` servers of `servers` (default all) at once (a
+   * fan-out, or a parallel forward). The datagrams are
    * identical: one ID, drawn free on every socket picked (each server has its own sockets), written
    * once into one copy of `template` that the exchanges share. Exchange `i` (tag `i`) goes to
    * `servers[i]` and is appended to `out`. Otherwise as send(), `owned` included.
@@ -260,8 +261,9 @@ export class Exchanger {
     owned: boolean,
     now: number,
     out: Exchange[],
+    count = servers.length,
   ): void {
-    const n = servers.length;
+    const n = count < servers.length ? count : servers.length;
     if (n === 1 || this.closed) {
       for (let i = 0; i < n; i++) out.push(this.send(servers[i]!, template, questionEnd, timeout, listener, i, owned && i === 0, now));
       return;

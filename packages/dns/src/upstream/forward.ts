@@ -94,7 +94,15 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
     this.order = order;
     const s = this.stage;
     s.deadlines.add(this, now + s.config.upstreams.deadline);
-    for (let i = 0; i < parallel && this.nextServer < order.length; i++) this.launch(now);
+    const n = parallel < order.length ? parallel : order.length;
+    if (n === 1) {
+      this.launch(now);
+    } else {
+      // One datagram for the first `n` (one ID, one copy of the message), as the masters stage.
+      this.running = n;
+      this.nextServer = n;
+      s.exchanger.sendAll(order, this.message, this.questionEnd, s.config.upstreams.timeout, this, this.takeMessage(), now, this.exchanges, n);
+    }
     return this;
   }
 
