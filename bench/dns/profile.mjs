@@ -5,7 +5,7 @@
 // measures CPU us/query (a quick A/B between builds: run it with --module for each).
 //
 //   node bench/dns/profile.mjs [--scenario fanout|forwarding] [--duration 5] [--warmup 1]
-//        [--prof] [--interval 200] [--strace] [--perf] [--top 25] [--module @hoplite/dns] [--repeat 1] [--keep DIR]
+//        [--prof] [--interval 200] [--strace] [--perf] [--one-dead] [--top 25] [--module @hoplite/dns] [--repeat 1] [--keep DIR]
 //
 // --module: the built package the adapter imports (default the workspace's @hoplite/dns: build it
 // with `npx tsc -b packages/dns` first). Several modules separated by commas are measured in turn,
@@ -38,6 +38,7 @@ const { values: o } = parseArgs({
     keep: { type: 'string' },
     strace: { type: 'boolean', default: false },
     perf: { type: 'boolean', default: false },
+    'one-dead': { type: 'boolean', default: false },
     'perf-sort': { type: 'string' },
   },
 });
@@ -157,10 +158,17 @@ async function one(module, env, i) {
   return out;
 }
 
+let stoppedPid;
+
 async function main() {
   const knots = [];
   const n = o.scenario === 'fanout' ? 3 : 1;
   for (let i = 0; i < n; i++) knots.push(await startKnot({ dir: join(tmp, `knot${i}`), cpus: LOAD_CPU, name: `knotd${i}` }));
+  if (o['one-dead'] && n === 3) {
+    // As run.mjs's one-dead variant: the third master holds its port and never answers.
+    process.kill(knots[2].child.pid, 'SIGSTOP');
+    stoppedPid = knots[2].child.pid;
+  }
   const zone = o.scenario === 'fanout' ? MASTER_ZONE : BENCH_ZONE;
   const env = {
     upstream: knots[0].addr,
@@ -185,6 +193,7 @@ async function main() {
 try {
   await main();
 } finally {
+  if (stoppedPid) try { process.kill(stoppedPid, 'SIGCONT'); } catch { /* gone */ }
   await stopAll();
   cleanup();
 }
