@@ -362,7 +362,8 @@ async function runScenario(scenario, variant, results, skipped, infos, save) {
     writeFileSync(recordsFile, JSON.stringify(localRecords(cfg.localNames).map((r) => ({ ...r, ttl: 5 }))));
   }
   let servers = SERVERS.filter((s) => s.scenarios.includes(scenario));
-  if (cfg.servers) servers = servers.filter((s) => cfg.servers.includes(s.name));
+  // Opt-in servers (node-relay) run only when named in --servers.
+  servers = cfg.servers ? servers.filter((s) => cfg.servers.includes(s.name)) : servers.filter((s) => !s.optIn);
   const bin = { dnsdist: 'dnsdist', unbound: 'unbound', 'unbound-ttl0': 'unbound', dnsmasq: 'dnsmasq' };
   servers = servers.filter((s) => {
     if (bin[s.name] && !which(bin[s.name])) {

@@ -187,6 +187,21 @@ const nodeForwarder = {
     return { child: start(this.name, process.execPath, args, { cpus: ctx.cpus, logFile: join(ctx.dir, `${this.name}.log`) }), config: '' };
   },
 };
+// The same without dns-packet (ID read from the header): Node's floor for these datagrams.
+const nodeRelay = {
+  ...nodeForwarder,
+  name: 'node-relay',
+  optIn: true,
+  describe: {
+    forwarding: 'baselines/node-forwarder.mjs --no-decode: no decode, fresh ID, relay (Node floor)',
+    fanout: 'baselines/node-forwarder.mjs --no-decode with the three masters: send to all, first reply wins (Node floor)',
+  },
+  start(ctx) {
+    const ups = ctx.scenario === 'fanout' ? ctx.masters.join(',') : ctx.upstream;
+    const args = [join(here, 'baselines', 'node-forwarder.mjs'), '--port', String(ctx.port), '--upstream', ups, '--no-decode'];
+    return { child: start(this.name, process.execPath, args, { cpus: ctx.cpus, logFile: join(ctx.dir, `${this.name}.log`) }), config: '' };
+  },
+};
 const responder = (mode) => ({
   name: `node-${mode}`,
   kind: 'baseline',
@@ -203,4 +218,4 @@ const responder = (mode) => ({
 });
 
 /** In the order they are interleaved within a round (Hoplite first). */
-export const SERVERS = [hoplite, dnsdist, unbound, unboundTtl0, dnsmasq, nodeForwarder, responder('idpatch'), responder('encode')];
+export const SERVERS = [hoplite, dnsdist, unbound, unboundTtl0, dnsmasq, nodeForwarder, nodeRelay, responder('idpatch'), responder('encode')];

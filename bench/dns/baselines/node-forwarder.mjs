@@ -6,14 +6,18 @@
 // source address, no TCP, no EDNS handling: this is the floor of what Node costs per query, not a
 // server to use.
 //
-//   node bench/dns/baselines/node-forwarder.mjs --port P --upstream 127.0.0.1:K[,127.0.0.1:K2,...]
+//   node bench/dns/baselines/node-forwarder.mjs --port P --upstream 127.0.0.1:K[,127.0.0.1:K2,...] [--no-decode]
+//
+// --no-decode (server `node-relay`): no dns-packet decode, the client's ID read from the header:
+// Node's own floor for the datagrams of a forward or fan-out (receive, send, ID patch, a Map), with
+// a literal-address lookup (no dns.lookup per send).
 
 import dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
 import dnsPacket from 'dns-packet';
 
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, upstream: { type: 'string' }, 'timeout-ms': { type: 'string', default: '2000' } },
+  options: { port: { type: 'string' }, upstream: { type: 'string' }, 'timeout-ms': { type: 'string', default: '2000' }, 'no-decode': { type: 'boolean', default: false } },
 });
 if (!values.port || !values.upstream) {
   console.error('usage: node-forwarder.mjs --port P --upstream host:port[,host:port...]');
@@ -25,8 +29,11 @@ const upstreams = values.upstream.split(',').map((s) => {
 });
 const timeoutMs = Number(values['timeout-ms']);
 
-const server = dgram.createSocket('udp4');
-const upstream = dgram.createSocket('udp4');
+// --no-decode also skips dns.lookup per send (addresses are IP literals), as Hoplite does.
+const literal = (address, family, cb) => cb(null, address, 4);
+const socketOptions = values['no-decode'] ? { type: 'udp4', lookup: literal } : 'udp4';
+const server = dgram.createSocket(socketOptions);
+const upstream = dgram.createSocket(socketOptions);
 /** id -> { clientPort, clientAddress, clientId, at } */
 const pending = new Map();
 let dropped = 0;
@@ -39,7 +46,25 @@ function freshId() {
   return -1;
 }
 
+const decode = !values['no-decode'];
+
 server.on('message', (msg, rinfo) => {
+  if (!decode) {
+    if (msg.length < 12) {
+      dropped++;
+      return;
+    }
+    const rid = freshId();
+    if (rid < 0) {
+      dropped++;
+      return;
+    }
+    pending.set(rid, { clientPort: rinfo.port, clientAddress: rinfo.address, clientId: msg.readUInt16BE(0), at: Date.now() });
+    const raw = Buffer.from(msg);
+    raw.writeUInt16BE(rid, 0);
+    for (const u of upstreams) upstream.send(raw, u.port, u.host);
+    return;
+  }
   let q;
   try {
     q = dnsPacket.decode(msg);
