@@ -423,9 +423,11 @@ export class Exchanger {
     });
     socket.bind({ port: 0, address: v4 ? '0.0.0.0' : '::', exclusive: true });
     // With the literal lookup, bind and connect complete before connect() returns; the callback
-    // covers a Node that defers them (sends go with the address until then).
-    socket.connect(server.port, server.address, () => {
-      ps.connected = true;
+    // covers a Node that defers them (sends go with the address until then). A failed connect
+    // (e.g. no route) leaves the socket unconnected: its sends carry the address, as before.
+    socket.connect(server.port, server.address, (err?: Error) => {
+      if (err === undefined || err === null) ps.connected = true;
+      else this.logger.debug({ err, upstream: server.key }, 'udp connect failed; sending unconnected');
     });
     try {
       socket.remoteAddress();
