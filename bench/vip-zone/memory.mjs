@@ -5,9 +5,9 @@
 //   node bench/vip-zone/memory.mjs [--vips 100000] [--pool 10.64.0.0/14]
 //
 // Steps (the same code serve runs, from the built packages): open the allocator on a private Redis
-// filled with vip0..vip<n-1>; receive the watch snapshot (as the follower does); load it into a
-// VipTable and drop the snapshot; write the local snapshot copy (JSON, as the follower does after
-// changes); read it back (as a restart does). Prints heapUsed / external / RSS after each step,
+// filled with vip0..vip<n-1>; stream the watch snapshot into a VipTable (as the follower does);
+// write the local snapshot copy (one line per VIP, as the follower does after changes); read it
+// back (as a restart does). Prints heapUsed / external / RSS after each step,
 // and the RSS right after the (synchronous) write of the copy, before any GC.
 
 import { parseArgs } from 'node:util';
@@ -53,26 +53,26 @@ try {
   mark('modules loaded');
   const alloc = await createAllocator({ store: redis.url, pools });
   mark('allocator open (as the follower)');
-  let snapshot = await new Promise((resolve) => {
+  // As the follower: a streamed snapshot (chunks of WATCH_CHUNK_SIZE) into a table built beside.
+  const { WATCH_CHUNK_SIZE } = await import(pathToFileURL(join(cliDist, 'serve', 'follower.js')).href);
+  const table = new VipTable({ pools });
+  await new Promise((resolve) => {
     const w = alloc.watch((e) => {
-      if (e.type === 'snapshot') {
-        resolve(e.snapshot);
+      if (e.type === 'snapshot-begin') table.beginLoad();
+      else if (e.type === 'snapshot-chunk') table.loadChunk(e.vips);
+      else if (e.type === 'change') table.applyToLoad(e.change);
+      else if (e.type === 'snapshot-end') {
+        table.commitLoad(e.revision);
+        resolve();
         void w.close();
       }
-    });
+    }, { chunkSize: WATCH_CHUNK_SIZE });
   });
-  mark(`watch snapshot held (${snapshot.vips.length} VipRecords)`);
-  const table = new VipTable({ pools });
-  table.load(snapshot);
-  mark('VipTable loaded + snapshot still held');
-  snapshot = undefined;
-  mark('VipTable only (snapshot dropped)');
+  mark(`VipTable loaded from a streamed snapshot (${table.size} VIPs, chunks of ${WATCH_CHUNK_SIZE})`);
   const file = join(tmp.dir, 'vip-snapshot.json');
   const before = process.memoryUsage().rss;
   const t0 = performance.now();
-  // (The signature gained the pools in a later commit.)
-  if (writeSnapshotFile.length >= 4) writeSnapshotFile(file, table.revision, table.pools, table.all());
-  else writeSnapshotFile(file, table.revision, table.all());
+    writeSnapshotFile(file, table.revision, table.pools, table.entries());
   const writeMs = performance.now() - t0;
   const rssAfterWrite = process.memoryUsage().rss;
   mark('after writing the local copy');
@@ -83,7 +83,7 @@ try {
   console.log(`| step | heapUsed MB | heapTotal MB | external MB | RSS MB | heap per VIP over the open allocator, bytes |`);
   console.log(`| --- | ---: | ---: | ---: | ---: | ---: |`);
   for (const r of rows) console.log(`| ${r.step} | ${r.heapUsedMB} | ${r.heapTotalMB} | ${r.externalMB} | ${r.rssMB} | ${r.heapPerVipB} |`);
-  console.log(`\nLocal copy: ${snap2.vips.length} VIPs; write (JSON.stringify + writeFileSync, synchronous) ${writeMs.toFixed(0)} ms, RSS ${mb(before)} -> ${mb(rssAfterWrite)} MB right after it (before GC); read back ${readMs.toFixed(0)} ms.`);
+  console.log(`\nLocal copy: ${snap2.vips.length} VIPs; write (line by line, synchronous) ${writeMs.toFixed(0)} ms, RSS ${mb(before)} -> ${mb(rssAfterWrite)} MB right after it (before GC); read back ${readMs.toFixed(0)} ms.`);
   await alloc.close();
   await redis.stop();
 } finally {
