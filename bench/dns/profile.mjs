@@ -15,7 +15,7 @@
 
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
-import { join, basename } from 'node:path';
+import { join } from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { tempDir, stopAll, killAllSync, start, stop, cpuTicks, CLK_TCK, freePort } from '../lib/proc.mjs';
@@ -23,6 +23,7 @@ import { startKnot, BENCH_ZONE, MASTER_ZONE } from '../lib/knot.mjs';
 import { writeRandomQueries, runDnsperf } from '../lib/dnsperf.mjs';
 import { waitForAnswer } from '../lib/dnsprobe.mjs';
 import { median } from '../lib/stats.mjs';
+import { summarize, profileRows } from '../lib/cpuprofile.mjs';
 import { SERVERS } from './servers.mjs';
 
 const { values: o } = parseArgs({
@@ -49,39 +50,6 @@ const LOAD_CPU = pin ? '0' : undefined;
 const adapter = fileURLToPath(new URL('./hoplite-server.mjs', import.meta.url));
 const { dir: tmp, cleanup } = tempDir('hoplite-dns-profile-');
 process.on('SIGINT', () => { killAllSync(); process.exit(130); });
-
-/** Self and inclusive sample counts per function over the samples in [fromUs, toUs) (as bench/vip-zone/profile.mjs). */
-function summarize(profile, fromUs, toUs) {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const key = (n) => {
-    const f = n.callFrame;
-    const file = f.url ? basename(f.url.replace(/^file:\/\//, '')) : '';
-    return `${f.functionName || '(anonymous)'} ${file ? `${file}:${f.lineNumber + 1}` : ''}`.trim();
-  };
-  const self = new Map();
-  const incl = new Map();
-  let t = profile.startTime;
-  let total = 0;
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i];
-    if (t < fromUs || t >= toUs) continue;
-    const leaf = byId.get(profile.samples[i]);
-    const k = key(leaf);
-    if (k.startsWith('(idle)')) continue;
-    total++;
-    self.set(k, (self.get(k) ?? 0) + 1);
-    const seen = new Set();
-    for (let id = leaf.id; id !== undefined; id = parent.get(id)) {
-      const kk = key(byId.get(id));
-      if (seen.has(kk)) continue;
-      seen.add(kk);
-      incl.set(kk, (incl.get(kk) ?? 0) + 1);
-    }
-  }
-  return { total, self, incl };
-}
 
 function userSys(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -151,8 +119,7 @@ async function one(module, env, i) {
     if (o.keep) { mkdirSync(o.keep, { recursive: true }); cpSync(join(profDir, file), join(o.keep, file)); }
     const endUs = profile.endTime;
     const s = summarize(profile, endUs - (w2 - w0) * 1000, endUs - (w2 - w1) * 1000);
-    const rows = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(o.top))
-      .map(([k, n]) => `| ${k} | ${((100 * n) / s.total).toFixed(1)} | ${((us * n) / s.total).toFixed(2)} |`).join('\n');
+    const rows = (m) => profileRows(m, s.total, us, Number(o.top));
     out.profile = `${s.total} samples\n\nSelf:\n| function | % | us/q |\n| --- | ---: | ---: |\n${rows(s.self)}\n\nInclusive:\n| function | % | us/q |\n| --- | ---: | ---: |\n${rows(s.incl)}\n`;
   }
   return out;

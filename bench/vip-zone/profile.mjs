@@ -15,10 +15,11 @@
 
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
-import { join, basename } from 'node:path';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { tempDir, stopAll, killAllSync, sleep, cpuTicks, CLK_TCK } from '../lib/proc.mjs';
+import { summarize, profileRows } from '../lib/cpuprofile.mjs';
 import { startRedis, fillStore, freezeBuild, startServe, loadWindow, writeVipQueries, metricValue, loadavg, loadVip } from './lib.mjs';
 
 const { values: o } = parseArgs({
@@ -43,39 +44,6 @@ const LOAD_CPU = pin ? '0' : undefined;
 if (pin) execFileSync('taskset', ['-p', '-c', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
 const tmp = tempDir('hoplite-vipzone-prof-');
 process.on('exit', () => killAllSync());
-
-/** Self and inclusive sample counts per function over the samples in [fromUs, toUs) of the profile. */
-export function summarize(profile, fromUs, toUs) {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const key = (n) => {
-    const f = n.callFrame;
-    const file = f.url ? basename(f.url.replace(/^file:\/\//, '')) : '';
-    return `${f.functionName || '(anonymous)'} ${file ? `${file}:${f.lineNumber + 1}` : ''}`.trim();
-  };
-  const self = new Map();
-  const incl = new Map();
-  let t = profile.startTime;
-  let total = 0;
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i];
-    if (t < fromUs || t >= toUs) continue;
-    const leaf = byId.get(profile.samples[i]);
-    const k = key(leaf);
-    if (k.startsWith('(idle)')) continue;
-    total++;
-    self.set(k, (self.get(k) ?? 0) + 1);
-    const seen = new Set();
-    for (let id = leaf.id; id !== undefined; id = parent.get(id)) {
-      const kk = key(byId.get(id));
-      if (seen.has(kk)) continue;
-      seen.add(kk);
-      incl.set(kk, (incl.get(kk) ?? 0) + 1);
-    }
-  }
-  return { total, self, incl };
-}
 
 async function main() {
   const build = freezeBuild(join(tmp.dir, 'build'));
@@ -136,8 +104,7 @@ async function main() {
   if (o.mode === 'churn') console.log(`${N} VIPs, churn for ${duration} s: ${r.completed} changes, ${(usq / 1000).toFixed(2)} ms CPU per change (with the profiler on; interval ${o.interval} us). The us/query column below is us per change.`);
   else console.log(`${N} VIPs, dnsperf -l ${duration} -c 4 -q 100: ${r.qps.toFixed(0)} qps, ${usq.toFixed(1)} us CPU/query (with the profiler on; interval ${o.interval} us), other load on the server cpu ${r.otherOnServerCpuPct.toFixed(0)}%, answer-cache misses ${(100 * misses / r.completed).toFixed(0)}%.`);
   console.log(`${s.total} non-idle samples in the load window.\n`);
-  const rows = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
-    .map(([k, v]) => `| ${k.replace(/\|/g, '\\|')} | ${(100 * v / s.total).toFixed(1)} | ${(usq * v / s.total).toFixed(2)} |`).join('\n');
+  const rows = (m) => profileRows(m, s.total, usq, top);
   console.log('Self time:\n\n| function | % of samples | us/query |\n| --- | ---: | ---: |\n' + rows(s.self));
   console.log('\nInclusive time:\n\n| function | % of samples | us/query |\n| --- | ---: | ---: |\n' + rows(s.incl));
   await redis.stop();
