@@ -227,22 +227,28 @@ export class Exchanger {
     const ps = this.pick(server, now);
     let id = this.random.uint16();
     while (ps.pending.has(id)) id = this.random.uint16();
-    ex.id = id;
     message[0] = id >> 8;
     message[1] = id & 0xff;
+    this.transmit(ex, ps, id, now + timeout, now);
+    return ex;
+  }
+
+  /** Register `ex` under `id` on `ps` until `deadline` and send its message (ID already written). */
+  private transmit(ex: Exchange, ps: PooledSocket, id: number, deadline: number, now: number): void {
+    const server = ex.server;
+    ex.id = id;
     ex.socket = ps;
     ps.pending.set(id, ex);
     ps.uses++;
-    this.deadlines.add(ex, now + timeout);
+    this.deadlines.add(ex, deadline);
     try {
-      if (ps.connected) ps.socket.send(message);
-      else ps.socket.send(message, server.port, server.address);
+      if (ps.connected) ps.socket.send(ex.message);
+      else ps.socket.send(ex.message, server.port, server.address);
     } catch (err) {
       this.logger.warn({ err, upstream: server.key }, 'udp send failed');
       ex.sendFailed = true;
       this.deadlines.add(ex, now);
     }
-    return ex;
   }
 
   /**
@@ -304,21 +310,8 @@ export class Exchanger {
     for (let j = first; j < out.length; j++) {
       const ex = out[j]!;
       if (ex.message !== message) continue;
-      const ps = ex.socket!;
-      const server = ex.server;
-      server.stats.requests.inc();
-      ex.id = id;
-      ps.pending.set(id, ex);
-      ps.uses++;
-      this.deadlines.add(ex, deadline);
-      try {
-        if (ps.connected) ps.socket.send(message);
-        else ps.socket.send(message, server.port, server.address);
-      } catch (err) {
-        this.logger.warn({ err, upstream: server.key }, 'udp send failed');
-        ex.sendFailed = true;
-        this.deadlines.add(ex, now);
-      }
+      ex.server.stats.requests.inc();
+      this.transmit(ex, ex.socket!, id, deadline, now);
     }
   }
 
