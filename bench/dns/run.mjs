@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import {
-  CLK_TCK, cpuTicks, memKb, freePort, tempDir, stop, stopAll, killAllSync, sleep, which,
+  CLK_TCK, cpuTicks, cpuStat, windowFigures, memKb, freePort, tempDir, stop, stopAll, killAllSync, sleep, which,
 } from '../lib/proc.mjs';
 import { waitForAnswer } from '../lib/dnsprobe.mjs';
 import { runDnsperf, writeRandomQueries, writeFixedQueries } from '../lib/dnsperf.mjs';
@@ -197,14 +197,6 @@ function newestTime(rel) {
 }
 
 /** busy and total ticks of one CPU from /proc/stat. */
-function cpuStat(cpu) {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = f[3] + f[4];
-  return { busy: total - idle, total };
-}
-
 // ------------------------------------------------------------------ query files
 function queryFiles(scenario, dir) {
   if (scenario === 'local') {
@@ -238,18 +230,10 @@ async function measured(child, upstreamPids, port, queryFile, extra, outFile) {
   const ticks = cpuTicks(child.pid) - ticks0;
   const upTicks = upstreamPids.reduce((a, p) => a + cpuTicks(p), 0) - up0;
   const c1 = cfg.pin ? cpuStat(SERVER_CPU) : undefined;
-  const cpuS = ticks / CLK_TCK;
   rmSync(outFile, { force: true });
   return {
-    ...r,
-    lostPct: r.sent ? (100 * r.lost) / r.sent : NaN,
-    cpuS,
-    cpuUsPerQuery: r.completed ? (cpuS * 1e6) / r.completed : NaN,
-    busyPct: (100 * cpuS) / wallS,
+    ...windowFigures(r, { ticks, wallS, c0, c1 }),
     upstreamCpuUsPerQuery: r.completed ? ((upTicks / CLK_TCK) * 1e6) / r.completed : NaN,
-    // Time the server's core spent on anything but the server: other helpers' work, softirqs.
-    otherOnServerCpuPct: c1 ? (100 * Math.max(0, c1.busy - c0.busy - ticks)) / (c1.total - c0.total) : NaN,
-    noerrorPct: r.completed ? (100 * (r.rcodes.NOERROR ?? 0)) / r.completed : NaN,
   };
 }
 

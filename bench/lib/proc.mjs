@@ -119,6 +119,33 @@ export function cpuTicks(pid) {
   return Number(rest[11]) + Number(rest[12]);
 }
 
+/** Busy and total clock ticks of one CPU (`cpu` = its number) or of all ('') from /proc/stat. */
+export function cpuStat(cpu = '') {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = f[3] + f[4];
+  return { busy: total - idle, total };
+}
+
+/**
+ * The figures of one dnsperf window common to the harnesses: loss, the server's CPU per completed
+ * query and busy share (`ticks` of its CPU time over `wallS`), the share of the server's core that
+ * went to anything else (`c0`/`c1`: cpuStat of that core before/after; NaN without), NOERROR share.
+ */
+export function windowFigures(r, { ticks, wallS, c0, c1 }) {
+  const cpuS = ticks / CLK_TCK;
+  return {
+    ...r,
+    lostPct: r.sent ? (100 * r.lost) / r.sent : NaN,
+    cpuS,
+    cpuUsPerQuery: r.completed ? (cpuS * 1e6) / r.completed : NaN,
+    busyPct: (100 * cpuS) / wallS,
+    otherOnServerCpuPct: c1 ? (100 * Math.max(0, c1.busy - c0.busy - ticks)) / (c1.total - c0.total) : NaN,
+    noerrorPct: r.completed ? (100 * (r.rcodes.NOERROR ?? 0)) / r.completed : NaN,
+  };
+}
+
 /** VmRSS / VmHWM in KiB. */
 export function memKb(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -10,7 +10,7 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import dnsPacket from 'dns-packet';
-import { start, stop, freePort, timeout, TIMEOUT, sleep, cpuTicks, CLK_TCK } from '../lib/proc.mjs';
+import { start, stop, freePort, timeout, TIMEOUT, sleep, cpuTicks, cpuStat, windowFigures } from '../lib/proc.mjs';
 import { runDnsperf, prng } from '../lib/dnsperf.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -242,14 +242,6 @@ export class DnsClient {
 }
 
 // ------------------------------------------------------------------ /proc
-/** busy and total ticks of one CPU (or all CPUs with cpu = '') from /proc/stat. */
-export function cpuStat(cpu = '') {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = f[3] + f[4];
-  return { busy: total - idle, total };
-}
 
 export const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
 
@@ -318,17 +310,8 @@ export async function loadWindow({ pid, port, queryFile, seconds, rate, verbose 
   const wallS = (performance.now() - w0) / 1000;
   const ticks = cpuTicks(pid) - ticks0;
   const c1 = serverCpu !== undefined ? cpuStat(serverCpu) : undefined;
-  const cpuS = ticks / CLK_TCK;
   rmSync(outFile, { force: true });
-  return {
-    ...r,
-    lostPct: r.sent ? (100 * r.lost) / r.sent : NaN,
-    cpuS,
-    cpuUsPerQuery: r.completed ? (cpuS * 1e6) / r.completed : NaN,
-    busyPct: (100 * cpuS) / wallS,
-    otherOnServerCpuPct: c1 ? (100 * Math.max(0, c1.busy - c0.busy - ticks)) / (c1.total - c0.total) : NaN,
-    noerrorPct: r.completed ? (100 * (r.rcodes.NOERROR ?? 0)) / r.completed : NaN,
-  };
+  return windowFigures(r, { ticks, wallS, c0, c1 });
 }
 
 /** Wait (up to `maxWaitS`) until CPU `cpu` has been less than `maxPct` busy for a second. */
