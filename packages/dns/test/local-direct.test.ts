@@ -10,10 +10,10 @@ import { MemoryRecordSource } from '../src/local/sources.js';
 import { validateLocalZones } from '../src/local/config.js';
 import { Registry } from '../src/metrics/registry.js';
 import { Router } from '../src/router/router.js';
-import { QueryParser } from '../src/wire/query.js';
-import type { Answer, Query } from '../src/chain/stage.js';
+import type { Answer } from '../src/chain/stage.js';
 import type { ZoneRecord } from '../src/local/types.js';
 import { decode, encodeQuery, type QueryOptions } from './helpers/dns-client.js';
+import { queryFromRaw } from './helpers/fake-upstream.js';
 
 const ZONE = 'l4lb.thisdcos.directory';
 const records: Record<string, ZoneRecord[]> = {
@@ -65,34 +65,9 @@ function makeStage(direct: boolean, maxCacheEntries = 10000): { stage: LocalStag
   return { stage, metrics, route: new Router(stage.routes, {}) };
 }
 
-const parser = new QueryParser();
-
 function ask(s: { stage: LocalStage; route: Router }, name: string, opts: QueryOptions = {}): dnsPacket.Packet & { rcode?: string } {
-  const raw = encodeQuery(name, opts);
-  parser.parse(raw);
-  const lookupName = s.route.rename(parser.lower);
-  const edns = parser.edns;
-  const q: Query = {
-    raw,
-    id: parser.id,
-    flags: parser.flags,
-    opcode: parser.opcode,
-    recursionDesired: (parser.flags & 0x0100) !== 0,
-    checkingDisabled: (parser.flags & 0x0010) !== 0,
-    qname: parser.qname,
-    lookupName,
-    renamed: lookupName !== parser.lower,
-    qtype: parser.qtype,
-    qclass: parser.qclass,
-    questionEnd: parser.questionEnd,
-    edns,
-    transport: 'udp',
-    maxResponseSize: edns === undefined ? 512 : Math.min(edns.udpSize, 1232),
-    clientAddress: '127.0.0.1',
-    clientPort: 5353,
-    receivedAt: 0n,
-    route: s.route.route(lookupName),
-  };
+  const lookupName = s.route.rename(name.toLowerCase());
+  const q = queryFromRaw(encodeQuery(name, opts), { lookupName, route: s.route.route(lookupName) });
   const out: Answer = s.stage.handle(q, () => {
     throw new Error(`${name} went past the local stage`);
   });

@@ -287,7 +287,11 @@ export function encodeQuery(o: MakeQueryOptions): Buffer {
 
 /** A stage Query, as the server would hand it to the chain. */
 export function makeQuery(o: MakeQueryOptions): Query {
-  const raw = encodeQuery(o);
+  return queryFromRaw(encodeQuery(o), o);
+}
+
+/** A stage Query for a query message encoded by the caller (`name`, `type`... of `o` unused). */
+export function queryFromRaw(raw: Buffer, o: Pick<MakeQueryOptions, 'route' | 'transport' | 'lookupName'> = {}): Query {
   const parsed = parseQuery(raw);
   if (!parsed.ok) throw new Error(`makeQuery: ${parsed.reason}`);
   const p = parsed.query;
