@@ -129,7 +129,8 @@ export class LocalStage implements Stage {
   private readonly logger: Logger;
   private readonly udpSize: number;
   private readonly answers: Counter;
-  private readonly answerChildren = new Map<string, CounterChild>();
+  /** Answer counters by zone, then by rcode (no key string built per answer). */
+  private readonly answerChildren = new Map<string, CounterChild[]>();
   private readonly misses: CounterChild;
   private readonly directs: CounterChild;
   private readonly direct: boolean;
@@ -499,13 +500,12 @@ export class LocalStage implements Stage {
   }
 
   private answerCounter(zone: string, rcode: number): CounterChild {
-    const k = `${zone}\0${rcode}`;
-    let c = this.answerChildren.get(k);
-    if (c === undefined) {
-      c = this.answers.labels({ zone, rcode: RcodeName[rcode] ?? String(rcode) });
-      this.answerChildren.set(k, c);
+    let byRcode = this.answerChildren.get(zone);
+    if (byRcode === undefined) {
+      byRcode = [];
+      this.answerChildren.set(zone, byRcode);
     }
-    return c;
+    return (byRcode[rcode] ??= this.answers.labels({ zone, rcode: RcodeName[rcode] ?? String(rcode) }));
   }
 
   /** The zone runtime and apex serving `name`, when a local zone does. */
