@@ -6,6 +6,7 @@
 //        [--local-zone l4lb.thisdcos.directory --local-records records.json]
 //        [--stages default|auto|explicit]
 //        [--module @hoplite/dns]   (another module exposing createServer, e.g. the stand-in in fixtures/)
+//        [--udp-io auto|native|dgram]   (config udp.io; unset: the package's default)
 //
 // It imports the BUILT `@hoplite/dns` (run `npx tsc -b packages/dns` first), listens on 127.0.0.1:P
 // (UDP and TCP), and stops cleanly on SIGTERM (server.close()).
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     'local-records': { type: 'string' },
     stages: { type: 'string', default: 'default' },
     module: { type: 'string', default: '@hoplite/dns' },
+    'udp-io': { type: 'string' },
   },
 });
 if (!values.port || !values.upstream || !['auto', 'explicit', 'default'].includes(values.stages)) {
@@ -101,6 +103,7 @@ const config = {
   // The peers forward with their caches off; so does Hoplite here (the cache stage is then not in
   // the chain at all). Only set for a package that has the cache stage (older builds refuse the key).
   ...(mod.CACHE_DEFAULTS ? { cache: false } : {}),
+  ...(values['udp-io'] ? { udp: { io: values['udp-io'] } } : {}),
 };
 if (values.masters) config.masters = { zones: [values['master-zone']], servers: values.masters.split(',') };
 if (values['local-zone']) {

@@ -511,6 +511,8 @@ function prepareHoplite(mode, mach) {
     if (!existsSync(join(src, 'dist', 'index.js'))) return { module: undefined, what: 'packages/dns/dist missing' };
     cpSync(join(src, 'package.json'), join(frozenDir, 'package.json'));
     cpSync(join(src, 'dist'), join(frozenDir, 'dist'), { recursive: true });
+    // The udp_batch addon, at the path dist/io/udp.js loads it from (../../native/build/...).
+    if (existsSync(join(src, 'native', 'build'))) cpSync(join(src, 'native', 'build'), join(frozenDir, 'native', 'build'), { recursive: true });
     return { module: join(frozenDir, 'dist', 'index.js'), what: `a copy of packages/dns/dist built ${mach.hopliteDistBuilt}` };
   }
   // head: git archive of the committed sources, compiled here.
@@ -526,7 +528,13 @@ function prepareHoplite(mode, mach) {
     const out = `${err.stdout ?? ''}${err.stderr ?? ''}`.trim().split('\n').slice(0, 5).join(' | ');
     throw new Error(`cannot compile packages/dns at ${commit.slice(0, 10)} (use --hoplite-build dist or live): ${out}`);
   }
-  return { module: join(pkg, 'dist', 'index.js'), what: `packages/dns at commit ${commit.slice(0, 10)}, compiled by the harness` };
+  // The udp_batch addon (commits that have it); without it the build runs on dgram sockets.
+  let addon = '';
+  if (existsSync(join(pkg, 'native', 'build.mjs'))) {
+    execFileSync(process.execPath, [join(pkg, 'native', 'build.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    addon = existsSync(join(pkg, 'native', 'build', 'Release', 'udp_batch.node')) ? ', udp_batch addon built' : ', udp_batch addon NOT built (dgram)';
+  }
+  return { module: join(pkg, 'dist', 'index.js'), what: `packages/dns at commit ${commit.slice(0, 10)}, compiled by the harness${addon}` };
 }
 
 // ------------------------------------------------------------------ main

@@ -38,23 +38,30 @@ function write(ctx, file, text) {
 }
 
 // ---------------------------------------------------------------- Hoplite (through the adapter)
-const hoplite = {
-  name: 'hoplite',
-  kind: 'hoplite',
-  scenarios: ['forwarding', 'fanout', 'local'],
-  describe: {
-    forwarding: 'bench/dns/hoplite-server.mjs: createServer() from @hoplite/dns, upstream = knotd',
-    fanout: 'bench/dns/hoplite-server.mjs with masters for zone mesos = the three masters',
-    local: 'bench/dns/hoplite-server.mjs with the local-zone hook fed the same records knotd serves',
-  },
-  start(ctx) {
-    const args = [join(here, 'hoplite-server.mjs'), '--port', String(ctx.port), '--upstream', ctx.upstream];
-    if (ctx.scenario === 'fanout') args.push('--master-zone', MASTER_ZONE, '--masters', ctx.masters.join(','));
-    if (ctx.scenario === 'local') args.push('--local-zone', LOCAL_ZONE, '--local-records', ctx.recordsFile);
-    if (ctx.hopliteModule) args.push('--module', ctx.hopliteModule);
-    return { child: start('hoplite', process.execPath, args, { cpus: ctx.cpus, logFile: join(ctx.dir, 'hoplite.log') }), config: '' };
-  },
-};
+/** Hoplite through the adapter; `io` sets config udp.io (undefined: the package default, auto). */
+function hopliteServer(name, io) {
+  return {
+    name,
+    kind: 'hoplite',
+    scenarios: ['forwarding', 'fanout', 'local'],
+    describe: {
+      forwarding: `bench/dns/hoplite-server.mjs: createServer() from @hoplite/dns, upstream = knotd${io ? `, udp.io ${io}` : ''}`,
+      fanout: `bench/dns/hoplite-server.mjs with masters for zone mesos = the three masters${io ? `, udp.io ${io}` : ''}`,
+      local: `bench/dns/hoplite-server.mjs with the local-zone hook fed the same records knotd serves${io ? `, udp.io ${io}` : ''}`,
+    },
+    start(ctx) {
+      const args = [join(here, 'hoplite-server.mjs'), '--port', String(ctx.port), '--upstream', ctx.upstream];
+      if (ctx.scenario === 'fanout') args.push('--master-zone', MASTER_ZONE, '--masters', ctx.masters.join(','));
+      if (ctx.scenario === 'local') args.push('--local-zone', LOCAL_ZONE, '--local-records', ctx.recordsFile);
+      if (ctx.hopliteModule) args.push('--module', ctx.hopliteModule);
+      if (io) args.push('--udp-io', io);
+      return { child: start(name, process.execPath, args, { cpus: ctx.cpus, logFile: join(ctx.dir, `${name}.log`) }), config: '' };
+    },
+  };
+}
+const hoplite = hopliteServer('hoplite', undefined);
+/** The same server on Node's dgram sockets (udp.io dgram): what the native UDP path saves. */
+const hopliteDgram = hopliteServer('hoplite-dgram', 'dgram');
 
 // ---------------------------------------------------------------- dnsdist
 const dnsdist = {
@@ -218,4 +225,4 @@ const responder = (mode) => ({
 });
 
 /** In the order they are interleaved within a round (Hoplite first). */
-export const SERVERS = [hoplite, dnsdist, unbound, unboundTtl0, dnsmasq, nodeForwarder, nodeRelay, responder('idpatch'), responder('encode')];
+export const SERVERS = [hoplite, hopliteDgram, dnsdist, unbound, unboundTtl0, dnsmasq, nodeForwarder, nodeRelay, responder('idpatch'), responder('encode')];

@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { ConfigError, type ConfigProblem } from './errors.js';
+import { UDP_IO_VALUES, type UdpIo } from './io/udp.js';
 import type { LocalZoneConfig, ResolvedLocalZone } from './local/types.js';
 import { validateLocalZones } from './local/config.js';
 import { checkMastersConfig, type MastersConfigInput } from './masters/config.js';
@@ -29,6 +30,12 @@ export interface TcpConfig {
 export interface UdpConfig {
   /** Largest UDP response we send (and advertise in our OPT), when the client's EDNS buffer allows. */
   readonly maxResponseSize: number;
+  /**
+   * The UDP socket implementation (listeners and exchanges): `native` (the udp_batch addon:
+   * recvmmsg/sendmmsg, one JavaScript call per batch), `dgram` (Node's sockets), or `auto`
+   * (native when the addon is built, else dgram). See docs/dns.md.
+   */
+  readonly io: UdpIo;
 }
 
 /** The config as given: every key optional. */
@@ -81,7 +88,7 @@ export interface ServerConfig {
 export const SERVER_DEFAULTS = Object.freeze({
   listen: Object.freeze([Object.freeze({ address: '127.0.0.1', port: 53 })]) as readonly ListenAddress[],
   tcp: Object.freeze({ idleTimeoutMs: 10_000, maxConnections: 1000, maxQueriesPerConnection: 32 }) as TcpConfig,
-  udp: Object.freeze({ maxResponseSize: 1232 }) as UdpConfig,
+  udp: Object.freeze({ maxResponseSize: 1232, io: 'auto' }) as UdpConfig,
   maxInFlight: 10_000,
   renames: true,
   ready: true,
@@ -196,10 +203,16 @@ export function validateServerConfig(input: unknown = {}): ServerConfig {
   }
   let udp: UdpConfig = d.udp;
   if (input.udp !== undefined) {
-    if (!isObject(input.udp)) problems.push({ key: 'udp', value: input.udp, expected: 'an object { maxResponseSize? }' });
+    if (!isObject(input.udp)) problems.push({ key: 'udp', value: input.udp, expected: 'an object { maxResponseSize?, io? }' });
     else {
-      unknownKeys(input.udp, ['maxResponseSize'], 'udp.', problems);
-      udp = Object.freeze({ maxResponseSize: intKey(input.udp, 'maxResponseSize', 'udp.maxResponseSize', d.udp.maxResponseSize, 512, 65535, problems) });
+      unknownKeys(input.udp, ['maxResponseSize', 'io'], 'udp.', problems);
+      let io: UdpIo = d.udp.io;
+      const given = (input.udp as { io?: unknown }).io;
+      if (given !== undefined) {
+        if (typeof given === 'string' && (UDP_IO_VALUES as readonly string[]).includes(given)) io = given as UdpIo;
+        else problems.push({ key: 'udp.io', value: given, expected: UDP_IO_VALUES.map((v) => `"${v}"`).join(', ') });
+      }
+      udp = Object.freeze({ maxResponseSize: intKey(input.udp, 'maxResponseSize', 'udp.maxResponseSize', d.udp.maxResponseSize, 512, 65535, problems), io });
     }
   }
   const maxInFlight = intKey(input, 'maxInFlight', 'maxInFlight', d.maxInFlight, 1, 10_000_000, problems);

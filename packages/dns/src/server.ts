@@ -2,18 +2,18 @@
  * createServer: validate the config, bind every listen address (UDP + TCP), create the stages
  * (local zones first, then masters and forward), compose the router and the chain once, start.
  */
-import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
 import { pino, type Logger } from 'pino';
 import type { BoundAddress, Query, Stage, StageContext } from './chain/stage.js';
 import { collectRoutes, composeChain, refusedTerminal } from './chain/chain.js';
 import { validateServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
-import { HopliteDnsError, StageError } from './errors.js';
+import { ConfigError, HopliteDnsError, StageError } from './errors.js';
 import { LocalStage } from './local/stage.js';
 import { readyZones } from './local/sources.js';
-import { Registry } from './metrics/registry.js';
+import { resolveUdpIo, type UdpEndpoint } from './io/udp.js';
+import { Registry, type CounterChild } from './metrics/registry.js';
 import { Router } from './router/router.js';
 import { Engine, PENDING, type ReplySink } from './server/engine.js';
-import { bindAll, closeTcp, closeUdp, type Listener } from './server/listen.js';
+import { bindAll, closeTcp, closeUdp, type Listener, type UdpWiring } from './server/listen.js';
 import { TcpConnections } from './server/tcp.js';
 import { mastersStageFactory } from './masters/stage.js';
 import { forwardStageFactory } from './upstream/forward.js';
@@ -72,8 +72,13 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
     maxInFlight: cfg.maxInFlight,
   });
   const tcp = new TcpConnections(engine, cfg.tcp, log, metrics);
-  const listeners = await bindAll(cfg.listen, (s) => tcp.accept(s));
-  for (const l of listeners) attachUdp(l.udp, engine, log);
+  let udpIo: 'native' | 'dgram';
+  try {
+    udpIo = resolveUdpIo(cfg.udp.io);
+  } catch (err) {
+    throw new ConfigError([{ key: 'udp.io', value: cfg.udp.io, expected: `"auto" or "dgram" (${(err as Error).message})` }]);
+  }
+  const listeners = await bindAll(cfg.listen, (s) => tcp.accept(s), udpWiring(udpIo, engine, log, metrics));
   const bound: BoundAddress[] = [];
   for (const l of listeners) {
     bound.push(Object.freeze({ transport: 'udp', address: l.address, port: l.port, family: l.family }));
@@ -87,6 +92,7 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
       metrics,
       listenAddresses: bound,
       udpMaxResponseSize: cfg.udp.maxResponseSize,
+      udpIo,
     });
 
   const stages: Stage[] = [];
@@ -134,6 +140,7 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
     {
       listen: bound.filter((b) => b.transport === 'udp').map((b) => `${b.address}:${b.port}`),
       stages: stages.map((s) => s.name),
+      udpIo,
       zones: engine.router.zones(),
     },
     'dns server started',
@@ -142,45 +149,52 @@ export async function createServer(config: ServerConfigInput = {}, options: Serv
 }
 
 /**
- * Resolves when no UDP answer waits in a listener's send queue. A send normally completes at once
- * (the kernel takes the datagram inside socket.send); only when the socket buffer is full does
- * libuv queue it until the socket is writable. Polled, so that answers need no send callback (a
- * callback costs a nextTick per answer).
+ * Resolves when no UDP answer waits in a listener's send queue (native: sends queued for the
+ * current tick; dgram: only when the socket buffer was full). Polled, so that answers need no send
+ * callback.
  */
 async function udpSendQueuesEmpty(listeners: readonly Listener[]): Promise<void> {
-  const queued = (l: Listener): boolean => {
-    try {
-      return l.udp.getSendQueueCount() > 0;
-    } catch {
-      return false; // closed
-    }
-  };
-  while (listeners.some(queued)) await new Promise((resolve) => setTimeout(resolve, 1));
+  while (listeners.some((l) => l.udp.queued() > 0)) await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
-function attachUdp(socket: UdpSocket, engine: Engine, log: Logger): void {
-  // Answers that complete later go back through this sink, to the client's address and port.
-  const sink: ReplySink = {
-    reply(q: Query, resp: Buffer): void {
-      try {
-        socket.send(resp, q.clientPort, q.clientAddress);
-      } catch {
-        // The socket is closed: nothing to answer with.
+function udpWiring(io: 'native' | 'dgram', engine: Engine, log: Logger, metrics: Registry): UdpWiring {
+  const failed = metrics.counter('hoplite_dns_server_udp_send_failed_total', 'UDP answers the kernel did not take (e.g. EAGAIN: socket buffer full), by error code');
+  const byCode = new Map<string, CounterChild>();
+  return {
+    io,
+    handler(endpoint: () => UdpEndpoint) {
+      // Answers that complete later go back through this sink, to the client's address and port.
+      const sink: ReplySink = {
+        reply(q: Query, resp: Buffer): void {
+          try {
+            endpoint().send(resp, q.clientPort, q.clientAddress);
+          } catch {
+            // The socket is closed: nothing to answer with.
+          }
+        },
+      };
+      return (msg: Buffer, address: string, port: number): void => {
+        const out = engine.process(msg, 'udp', address, port, sink);
+        if (out === undefined || out === PENDING) return;
+        try {
+          endpoint().send(out, port, address);
+        } catch {
+          // The socket is closed: nothing to answer with.
+        }
+      };
+    },
+    onError(err: NodeJS.ErrnoException): void {
+      log.warn({ err }, 'udp socket error');
+    },
+    onSendFailed(code: string, count: number): void {
+      let c = byCode.get(code);
+      if (c === undefined) {
+        c = failed.labels({ code });
+        byCode.set(code, c);
       }
+      c.inc(count);
     },
   };
-  socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
-    const out = engine.process(msg, 'udp', rinfo.address, rinfo.port, sink);
-    if (out === undefined || out === PENDING) return;
-    try {
-      socket.send(out, rinfo.port, rinfo.address);
-    } catch {
-      // The socket is closed: nothing to answer with.
-    }
-  });
-  socket.on('error', (err) => {
-    log.warn({ err }, 'udp socket error');
-  });
 }
 
 class Server implements DnsServer {

@@ -10,6 +10,7 @@
  * A stage may answer synchronously (a Buffer) or asynchronously (a Promise<Buffer>); the server
  * avoids a Promise on the synchronous path.
  */
+import type { UdpIo } from '../io/udp.js';
 import type { Logger } from 'pino';
 import type { Registry } from '../metrics/registry.js';
 
@@ -118,4 +119,6 @@ export interface StageContext {
   readonly listenAddresses: readonly BoundAddress[];
   /** The EDNS UDP payload size this server advertises in its OPT records (config udp.maxResponseSize). */
   readonly udpMaxResponseSize: number;
+  /** The UDP socket implementation for the stage's exchanges (config udp.io, resolved). Default: auto. */
+  readonly udpIo?: UdpIo;
 }

@@ -33,13 +33,13 @@
  * callback, so callers need not be re-entrant.
  */
 import { Buffer } from 'node:buffer';
-import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { Flag, HEADER_SIZE } from '../wire/constants.js';
 import { questionMatches } from '../wire/response.js';
-import { literalLookup, type Family, type ServerAddress } from './address.js';
+import { openUdp, type UdpEndpoint, type UdpIo } from '../io/udp.js';
+import type { Family, ServerAddress } from './address.js';
 import { DeadlineQueue, type Lane, type Timed } from './deadlines.js';
 import type { DropStats, ServerStats } from './metrics.js';
 import { CryptoRandom, type RandomSource } from './random.js';
@@ -64,6 +64,8 @@ export interface ExchangerOptions {
   readonly socketMaxAge?: number;
   /** Retry truncated UDP replies over TCP. Default true. */
   readonly tcpFallback?: boolean;
+  /** The UDP socket implementation (config udp.io). Default auto. */
+  readonly io?: UdpIo;
   readonly drops: DropStats;
   readonly logger?: Logger;
   readonly random?: RandomSource;
@@ -135,15 +137,27 @@ class PooledSocket {
   retired = false;
   /** Unusable (errored or closing). */
   closed = false;
-  /** Connected to `server`: send() without an address. */
-  connected = false;
   closing: Promise<void> | undefined;
+  socket!: UdpEndpoint;
   constructor(
-    readonly socket: dgram.Socket,
     readonly server: ServerAddress,
     readonly createdAt: number,
   ) {}
 }
+
+/** Stands in for a socket that could not be opened: sends throw (the exchange fails at once). */
+const CLOSED_ENDPOINT: UdpEndpoint = Object.freeze({
+  io: 'dgram' as const,
+  family: 'IPv4' as const,
+  send(): void {
+    const err = new Error('socket could not be opened') as NodeJS.ErrnoException;
+    err.code = 'ERR_SOCKET_DGRAM_NOT_RUNNING';
+    throw err;
+  },
+  localPort: () => 0,
+  queued: () => 0,
+  close: () => Promise.resolve(),
+});
 
 /** The sockets of one server (slots opened on first use). */
 type Pool = Array<PooledSocket | undefined>;
@@ -157,6 +171,7 @@ export class Exchanger {
   private readonly maxUses: number;
   private readonly maxAge: number;
   private readonly tcpFallback: boolean;
+  private readonly io: UdpIo;
   /** Socket pools by server key (`ip:port`). */
   private readonly pools = new Map<string, Pool>();
   private readonly retiring = new Set<PooledSocket>();
@@ -170,6 +185,7 @@ export class Exchanger {
     this.maxUses = Math.max(1, options.socketMaxUses ?? EXCHANGER_DEFAULTS.socketMaxUses);
     this.maxAge = Math.max(1, options.socketMaxAge ?? EXCHANGER_DEFAULTS.socketMaxAge);
     this.tcpFallback = options.tcpFallback ?? EXCHANGER_DEFAULTS.tcpFallback;
+    this.io = options.io ?? 'auto';
     this.drops = options.drops;
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.random = options.random ?? new CryptoRandom();
@@ -189,7 +205,7 @@ export class Exchanger {
   localPorts(family: Family = 'IPv4'): number[] {
     const out: number[] = [];
     for (const pool of this.pools.values()) {
-      for (const ps of pool) if (ps !== undefined && !ps.closed && ps.server.family === family) out.push(ps.socket.address().port);
+      for (const ps of pool) if (ps !== undefined && !ps.closed && ps.server.family === family) out.push(ps.socket.localPort());
     }
     return out;
   }
@@ -242,8 +258,7 @@ export class Exchanger {
     ps.uses++;
     this.deadlines.add(ex, deadline);
     try {
-      if (ps.connected) ps.socket.send(ex.message);
-      else ps.socket.send(ex.message, server.port, server.address);
+      ps.socket.send(ex.message);
     } catch (err) {
       this.logger.warn({ err, upstream: server.key }, 'udp send failed');
       ex.sendFailed = true;
@@ -398,35 +413,28 @@ export class Exchanger {
   }
 
   private openSocket(server: ServerAddress, now: number): PooledSocket {
-    const v4 = server.family === 'IPv4';
-    const socket = dgram.createSocket({
-      type: v4 ? 'udp4' : 'udp6',
-      ipv6Only: !v4,
-      lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
-    });
-    const ps = new PooledSocket(socket, server, now);
-    socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => this.onMessage(ps, msg, rinfo));
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      // ICMP port unreachable from the server (connected socket): its exchanges time out as usual.
-      if (err.code === 'ECONNREFUSED') return;
-      // Any other error on a pooled socket (e.g. bind or connect failure): stop using it; its
-      // exchanges time out.
-      this.logger.warn({ err, upstream: server.key }, 'udp socket error');
-      ps.closed = true;
-    });
-    socket.bind({ port: 0, address: v4 ? '0.0.0.0' : '::', exclusive: true });
-    // With the literal lookup, bind and connect complete before connect() returns; the callback
-    // covers a Node that defers them (sends go with the address until then). A failed connect
-    // (e.g. no route) leaves the socket unconnected: its sends carry the address, as before.
-    socket.connect(server.port, server.address, (err?: Error) => {
-      if (err === undefined || err === null) ps.connected = true;
-      else this.logger.debug({ err, upstream: server.key }, 'udp connect failed; sending unconnected');
-    });
+    const ps = new PooledSocket(server, now);
     try {
-      socket.remoteAddress();
-      ps.connected = true;
-    } catch {
-      // Not connected yet.
+      ps.socket = openUdp(this.io, {
+        family: server.family,
+        connect: { address: server.address, port: server.port },
+        onMessage: (msg, address, port) => this.onMessage(ps, msg, address, port),
+        onError: (err) => {
+          // ICMP port unreachable from the server (connected socket): its exchanges time out as usual.
+          if (err.code === 'ECONNREFUSED') return;
+          // Any other error on a pooled socket (e.g. bind or connect failure): stop using it; its
+          // exchanges time out.
+          this.logger.warn({ err, upstream: server.key }, 'udp socket error');
+          ps.closed = true;
+        },
+        onSendFailed: (code, count) => this.logger.debug({ code, count, upstream: server.key }, 'udp send failed'),
+      });
+    } catch (err) {
+      // A native socket that cannot be opened (e.g. EMFILE, no route): an unusable slot, replaced
+      // on its next pick; the exchanges sent through it fail at once.
+      this.logger.warn({ err, upstream: server.key }, 'udp socket error');
+      ps.socket = CLOSED_ENDPOINT;
+      ps.closed = true;
     }
     return ps;
   }
@@ -440,13 +448,7 @@ export class Exchanger {
   private closeSocket(ps: PooledSocket): Promise<void> {
     this.retiring.delete(ps);
     ps.closed = true;
-    ps.closing ??= new Promise((resolve) => {
-      try {
-        ps.socket.close(() => resolve());
-      } catch {
-        resolve();
-      }
-    });
+    ps.closing ??= ps.socket.close();
     return ps.closing;
   }
 
@@ -455,7 +457,7 @@ export class Exchanger {
     if (ps.retired && ps.pending.size === 0) void this.closeSocket(ps);
   }
 
-  private onMessage(ps: PooledSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onMessage(ps: PooledSocket, msg: Buffer, address: string, port: number): void {
     if (msg.length < HEADER_SIZE || (msg[2]! & 0x80) === 0) {
       this.drops.malformed.inc();
       return;
@@ -466,7 +468,7 @@ export class Exchanger {
       this.drops.id.inc();
       return;
     }
-    if (rinfo.port !== ex.server.port || rinfo.address !== ex.server.address) {
+    if (port !== ex.server.port || address !== ex.server.address) {
       this.drops.source.inc();
       return;
     }

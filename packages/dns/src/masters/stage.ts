@@ -152,6 +152,7 @@ export class MastersStage implements Stage {
       socketMaxUses: config.sockets.maxUses,
       socketMaxAge: config.sockets.maxAge,
       tcpFallback: config.tcpFallback,
+      ...(ctx.udpIo !== undefined ? { io: ctx.udpIo } : {}),
       drops: createDropStats(m, MASTERS_STAGE),
       logger: ctx.logger,
       ...(ctx.random ? { random: ctx.random } : {}),

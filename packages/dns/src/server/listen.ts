@@ -3,11 +3,10 @@
  * binds first (the kernel picks a port), then TCP binds that port; if TCP finds it taken, both are
  * released and the pair is tried again (a few times).
  */
-import { createSocket, type SocketOptions, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createTcpServer, isIPv6, type Server as TcpServer, type Socket } from 'node:net';
 import { ListenError } from '../errors.js';
 import type { ListenAddress } from '../config.js';
-import { literalLookup } from '../exchange/address.js';
+import { listenUdp, type DatagramHandler, type UdpEndpoint, type UdpIo } from '../io/udp.js';
 
 const PORT_ZERO_ATTEMPTS = 20;
 /** Socket buffers asked for (the kernel caps them at net.core.rmem_max / wmem_max). */
@@ -17,34 +16,32 @@ export interface Listener {
   readonly address: string;
   readonly port: number;
   readonly family: 'IPv4' | 'IPv6';
-  readonly udp: UdpSocket;
+  readonly udp: UdpEndpoint;
   readonly tcp: TcpServer;
 }
 
-function bindUdp(address: string, port: number): Promise<UdpSocket> {
-  return new Promise((resolve, reject) => {
-    // Answers go to rinfo.address, always an IP literal: no dns.lookup (and nextTick) per answer.
-    const socket = createSocket({
-      type: isIPv6(address) ? 'udp6' : 'udp4',
-      ipv6Only: isIPv6(address),
-      lookup: literalLookup as unknown as SocketOptions['lookup'],
-    });
-    const onError = (err: Error): void => {
-      socket.close();
-      reject(err);
-    };
-    socket.once('error', onError);
-    socket.bind({ address, port, exclusive: true }, () => {
-      socket.off('error', onError);
-      try {
-        socket.setRecvBufferSize(UDP_BUFFER_BYTES);
-        socket.setSendBufferSize(UDP_BUFFER_BYTES);
-      } catch {
-        // Best effort: the kernel may refuse a larger buffer.
-      }
-      resolve(socket);
-    });
+/** What the UDP side of each listener is wired to. */
+export interface UdpWiring {
+  readonly io: UdpIo;
+  /** The handler for one listener; `endpoint()` is that listener's socket (set once bound). */
+  handler(endpoint: () => UdpEndpoint): DatagramHandler;
+  onError(err: NodeJS.ErrnoException): void;
+  onSendFailed(code: string, count: number): void;
+}
+
+async function bindUdp(address: string, port: number, wiring: UdpWiring): Promise<UdpEndpoint> {
+  let ep: UdpEndpoint | undefined;
+  const self = (): UdpEndpoint => ep!;
+  ep = await listenUdp(wiring.io, {
+    family: isIPv6(address) ? 'IPv6' : 'IPv4',
+    bind: { address, port },
+    recvBufferSize: UDP_BUFFER_BYTES,
+    sendBufferSize: UDP_BUFFER_BYTES,
+    onMessage: wiring.handler(self),
+    onError: (err) => wiring.onError(err),
+    onSendFailed: (code, count) => wiring.onSendFailed(code, count),
   });
+  return ep;
 }
 
 function bindTcp(address: string, port: number, onConnection: (s: Socket) => void): Promise<TcpServer> {
@@ -62,14 +59,8 @@ function bindTcp(address: string, port: number, onConnection: (s: Socket) => voi
   });
 }
 
-function closeUdp(s: UdpSocket): Promise<void> {
-  return new Promise((resolve) => {
-    try {
-      s.close(() => resolve());
-    } catch {
-      resolve();
-    }
-  });
+export function closeUdp(s: UdpEndpoint): Promise<void> {
+  return s.close();
 }
 
 export function closeTcp(s: TcpServer): Promise<void> {
@@ -82,16 +73,16 @@ export function closeTcp(s: TcpServer): Promise<void> {
   });
 }
 
-async function bindPair(l: ListenAddress, onConnection: (s: Socket) => void): Promise<Listener> {
+async function bindPair(l: ListenAddress, onConnection: (s: Socket) => void, wiring: UdpWiring): Promise<Listener> {
   const attempts = l.port === 0 ? PORT_ZERO_ATTEMPTS : 1;
   for (let i = 0; ; i++) {
-    let udp: UdpSocket;
+    let udp: UdpEndpoint;
     try {
-      udp = await bindUdp(l.address, l.port);
+      udp = await bindUdp(l.address, l.port, wiring);
     } catch (err) {
       throw new ListenError('udp', l.address, l.port, err);
     }
-    const port = udp.address().port;
+    const port = udp.localPort();
     try {
       const tcp = await bindTcp(l.address, port, onConnection);
       return { address: l.address, port, family: isIPv6(l.address) ? 'IPv6' : 'IPv4', udp, tcp };
@@ -104,10 +95,10 @@ async function bindPair(l: ListenAddress, onConnection: (s: Socket) => void): Pr
 }
 
 /** Bind every address (UDP + TCP); on any failure, release what was bound and throw ListenError. */
-export async function bindAll(addresses: readonly ListenAddress[], onConnection: (s: Socket) => void): Promise<Listener[]> {
+export async function bindAll(addresses: readonly ListenAddress[], onConnection: (s: Socket) => void, wiring: UdpWiring): Promise<Listener[]> {
   const out: Listener[] = [];
   try {
-    for (const l of addresses) out.push(await bindPair(l, onConnection));
+    for (const l of addresses) out.push(await bindPair(l, onConnection, wiring));
     return out;
   } catch (err) {
     await releaseAll(out);
@@ -118,5 +109,3 @@ export async function bindAll(addresses: readonly ListenAddress[], onConnection:
 export async function releaseAll(listeners: readonly Listener[]): Promise<void> {
   await Promise.all(listeners.map(async (l) => Promise.all([closeUdp(l.udp), closeTcp(l.tcp)])));
 }
-
-export { closeUdp };

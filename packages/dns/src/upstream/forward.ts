@@ -193,6 +193,7 @@ export class ForwardStage implements Stage {
       socketMaxUses: u.sockets.maxUses,
       socketMaxAge: u.sockets.maxAge,
       tcpFallback: u.tcpFallback,
+      ...(ctx.udpIo !== undefined ? { io: ctx.udpIo } : {}),
       drops: createDropStats(m, FORWARD_STAGE),
       logger: ctx.logger,
       random: this.random,
