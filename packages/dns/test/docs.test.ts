@@ -24,7 +24,7 @@ t.test('every top-level option is in the options table', async (t) => {
   const keys = [...Object.keys(SERVER_DEFAULTS), 'localZones', 'masters', 'upstreams', 'forwardZones'];
   for (const k of keys) t.match(section, new RegExp(`^\\| \`${k}[.\`]`, 'm'), k);
   for (const k of Object.keys(SERVER_DEFAULTS.tcp)) t.match(section, `\`tcp.${k}\``);
-  t.match(section, '`udp.maxResponseSize`');
+  for (const k of Object.keys(SERVER_DEFAULTS.udp)) t.match(section, `\`udp.${k}\``);
 });
 
 t.test('every JSON config example validates', async (t) => {

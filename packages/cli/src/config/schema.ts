@@ -49,6 +49,7 @@ export interface HopliteConfig {
     cacheSize: number;
     cacheMaxTtl: number;
     cacheStale: number;
+    udpIo: 'auto' | 'native' | 'dgram';
   };
   http: {
     listen: string;
@@ -111,6 +112,7 @@ export const FIELDS: readonly Field[] = [
   { key: 'dns.cacheSize', kind: intKind(0, 10_000_000), default: 10_000, flag: 'cache-size', describe: 'Cached answers at most, positive and negative each.' },
   { key: 'dns.cacheMaxTtl', kind: durationKind(1000, 7 * 86_400_000), default: 3_600_000, flag: 'cache-max-ttl', describe: 'Longest time a positive answer is cached (its TTL caps it too).' },
   { key: 'dns.cacheStale', kind: durationKind(0, 7 * 86_400_000), default: 86_400_000, flag: 'cache-stale', describe: 'How long after expiry a cached answer may still be served (TTL 30 s) when every upstream fails (RFC 8767); 0 turns it off.' },
+  { key: 'dns.udpIo', kind: enumKind(['auto', 'native', 'dgram'] as const), default: 'auto', flag: 'udp-io', describe: 'UDP sockets: native (recvmmsg/sendmmsg through the udp_batch addon built at install), dgram (Node\'s own), or auto (native when the addon is built, else dgram; the log line `dns server started` says which).' },
   { key: 'http.listen', kind: stringKind('ip:port, or an empty string to disable', (s) => s === '' || hostPortKind().check(s).ok), default: '127.0.0.1:62080', flag: 'http-listen', describe: 'HTTP endpoint for /metrics, /ready and /v1/vips; empty disables it.' },
   { key: 'log.level', kind: enumKind(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), default: 'info', flag: 'log-level', describe: 'Log level.' },
 ];

@@ -66,6 +66,7 @@ export async function startDaemon(config: HopliteConfig, opts: DaemonOptions): P
     listen: d.listen.map((l) => parseHostPort(l, 53)!),
     tcp: { idleTimeoutMs: d.tcpIdleTimeout, maxConnections: d.tcpMaxConnections },
     maxInFlight: d.maxInFlight,
+    udp: { io: d.udpIo },
     localZones: [
       {
         zone: VIP_ZONE,
