@@ -242,9 +242,24 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_get_reference_value(env, s->cb, &cb);
   napi_get_global(env, &recv);
   if (status < 0) {
-    report(s, cb, recv, status);
-    napi_close_handle_scope(env, scope);
-    return;
+    /* libuv turns EPOLLERR into UV_EBADF and stops the handle. On a UDP socket EPOLLERR is a
+     * pending socket error, e.g. ECONNREFUSED after an ICMP port unreachable on a connected
+     * socket: take it (SO_ERROR clears it; a send may have taken it already), report it as what
+     * it is, poll again and read on, as dgram does. */
+    int err = 0;
+    socklen_t elen = sizeof err;
+    if (status != UV_EBADF || getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) {
+      report(s, cb, recv, status);
+      napi_close_handle_scope(env, scope);
+      return;
+    }
+    if (err != 0) report(s, cb, recv, uv_translate_sys_error(err));
+    int rc = s->closed ? 0 : uv_poll_start(&s->poll, UV_READABLE, on_poll);
+    if (s->closed || rc != 0) {
+      if (rc != 0) report(s, cb, recv, rc);
+      napi_close_handle_scope(env, scope);
+      return;
+    }
   }
   for (int round = 0; round < MAX_ROUNDS && !s->closed; round++) {
     for (uint32_t i = 0; i < a->rslots; i++) {
