@@ -187,9 +187,12 @@ function ipv4FromMeta(bytes: Uint8Array, at: number): string {
 export function formatIpv6(bytes: Uint8Array, at = 0): string {
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) groups.push((bytes[at + 2 * i]! << 8) | bytes[at + 2 * i + 1]!);
-  // IPv4-mapped: ::ffff:a.b.c.d, as inet_ntop writes it.
-  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {
-    return `::ffff:${bytes[at + 12]}.${bytes[at + 13]}.${bytes[at + 14]}.${bytes[at + 15]}`;
+  // IPv4-mapped ::ffff:a.b.c.d, and IPv4-compatible ::a.b.c.d (96 zero bits, then a seventh group
+  // that is not zero: ::1 and ::100 stay hex), as inet_ntop and net.SocketAddress write them.
+  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0) {
+    const dotted = `${bytes[at + 12]}.${bytes[at + 13]}.${bytes[at + 14]}.${bytes[at + 15]}`;
+    if (groups[5] === 0xffff) return `::ffff:${dotted}`;
+    if (groups[5] === 0 && groups[6] !== 0) return `::${dotted}`;
   }
   let bestStart = -1;
   let bestLen = 1;
