@@ -402,6 +402,90 @@ t.test('exchange: an abandoned exchange never calls back; its late reply counts 
   t.equal(dropped('id'), 0);
 });
 
+t.test('exchange: an abandoned exchange keeps only a tombstone; its late reply is still checked (question), then counted late', async (t) => {
+  // Two replies to the one query: first a wrong question, then the real one (both after abandon).
+  const up = await startFakeUpstream({ handler: () => [{ delay: 30, wrongQuestion: true }, { delay: 60 }] });
+  t.teardown(() => up.close());
+  const outcomes: Array<string> = [];
+  const registry = new Registry();
+  const exchanger = new Exchanger({
+    drops: createDropStats(registry, 'test'),
+    onAbandonedOutcome: (server, reply) => outcomes.push(`${server.key} ${reply === undefined ? 'timeout' : rcodeOf(reply)}`),
+  });
+  t.teardown(() => exchanger.close());
+  const srv: Server = { ...parseServerAddress(up.key, 53)!, stats: createServerStats(registry, 'test', 'upstream', up.key) };
+  const dropped = (reason: string) => registry.counter('hoplite_dns_test_dropped_replies_total', '').get({ reason });
+  const msg = encodeQuery({ name: 'Late.Example', id: 7 });
+  const ex = exchanger.send(srv, msg, msg.length, 5000, { onExchangeDone: () => t.fail('an abandoned exchange never calls back') });
+  exchanger.abandon(ex);
+  t.equal(ex.socket, undefined, 'the exchange lets go of its socket (the tombstone stays there)');
+  while (dropped('late') === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.equal(dropped('question'), 1, 'the wrong-question reply was checked against the tombstone');
+  t.equal(dropped('late'), 1);
+  t.same(outcomes, [`${up.key} NOERROR`], 'health hears of the late reply, with its server');
+  t.equal(registry.counter('hoplite_dns_test_upstream_responses_total', '').get({ upstream: up.key, rcode: 'NOERROR' }), 1, 'the late reply counted by rcode');
+});
+
+t.test('exchange: tombstones expire at their timeout: a timeout of their server, the ID freed, a retired socket closed', async (t) => {
+  const up = await startFakeUpstream({ handler: () => ({ drop: true }) });
+  t.teardown(() => up.close());
+  const registry = new Registry();
+  let timeouts = 0;
+  let allTimedOut!: () => void;
+  const done = new Promise<void>((resolve) => (allTimedOut = resolve));
+  const N = 2500; // more than the 1024 after which the tombstone arrays are compacted
+  const exchanger = new Exchanger({
+    drops: createDropStats(registry, 'test'),
+    sockets: 1,
+    socketMaxUses: N,
+    onAbandonedOutcome: (_server, reply) => {
+      if (reply === undefined && ++timeouts === N) allTimedOut();
+    },
+  });
+  t.teardown(() => exchanger.close());
+  const srv: Server = { ...parseServerAddress(up.key, 53)!, stats: createServerStats(registry, 'test', 'upstream', up.key) };
+  const msg = encodeQuery({ name: 'gone.example', id: 7 });
+  // Timeouts spread over 40..240 ms, made in batches so that sweeps find some due and some not.
+  for (let i = 0; i < N; i++) {
+    const ex = exchanger.send(srv, msg, msg.length, 40 + (i % 200), { onExchangeDone: () => t.fail('abandoned') });
+    exchanger.abandon(ex);
+    if (i % 500 === 499) await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.equal(exchanger.openSockets, 1);
+  // The socket has served its N uses: the next exchange retires it (its tombstones pending) and
+  // goes out of a fresh one.
+  const next = exchanger.send(srv, msg, msg.length, 60_000, { onExchangeDone: () => t.fail('abandoned') });
+  exchanger.abandon(next);
+  t.equal(exchanger.openSockets, 2, 'a fresh socket, the old one retiring until its last tombstone');
+  await done;
+  t.equal(timeouts, N, 'every tombstone of the old socket expired once');
+  t.equal(registry.counter('hoplite_dns_test_upstream_timeouts_total', '').get({ upstream: up.key }), N, 'each a timeout of the server');
+  while (exchanger.openSockets > 1) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.pass('the retired socket closed once its tombstones were gone');
+});
+
+t.test('exchange: a tombstone that the deadline queue counts as due (within its half-millisecond slack) is swept, not re-queued for ever', async (t) => {
+  const up = await startFakeUpstream({ handler: () => ({ drop: true }) });
+  t.teardown(() => up.close());
+  // A clock the test sets: the timer fires when the clock reads 0.3 ms before the tombstone's
+  // expiry, which the queue counts as due.
+  let now = 1000;
+  const deadlines = new DeadlineQueue(() => now);
+  t.teardown(() => deadlines.close());
+  const registry = new Registry();
+  let swept!: () => void;
+  const sweptP = new Promise<void>((resolve) => (swept = resolve));
+  const exchanger = new Exchanger({ drops: createDropStats(registry, 'test'), deadlines, onAbandonedOutcome: () => swept() });
+  t.teardown(() => exchanger.close());
+  const srv: Server = { ...parseServerAddress(up.key, 53)!, stats: createServerStats(registry, 'test', 'upstream', up.key) };
+  const msg = encodeQuery({ name: 'slack.example', id: 7 });
+  const ex = exchanger.send(srv, msg, msg.length, 20, { onExchangeDone: () => undefined }, 0, false, now);
+  exchanger.abandon(ex);
+  now = 1000 + 20 - 0.3;
+  await sweptP;
+  t.equal(registry.counter('hoplite_dns_test_upstream_timeouts_total', '').get({ upstream: up.key }), 1);
+});
+
 t.test('exchange: sockets are replaced after a number of uses; source ports change', async (t) => {
   const up = await startFakeUpstream();
   t.teardown(() => up.close());

@@ -39,6 +39,10 @@ const MAX_LANES = 8;
 
 export type Clock = () => number;
 
+/** Timers fire on whole milliseconds: what is due within this much of now counts as due. An item
+ *  that re-queues itself from onDeadline(now) must treat `deadline <= now + DUE_SLACK_MS` as past. */
+export const DUE_SLACK_MS = 0.5;
+
 export const monotonicClock: Clock = () => performance.now();
 
 export class DeadlineQueue {
@@ -160,11 +164,10 @@ export class DeadlineQueue {
   private onTimer(): void {
     this.timer = undefined;
     this.armedFor = Infinity;
-    // Timers fire on whole milliseconds; treat what is due within half a millisecond as due.
     const now = this.clock();
     for (;;) {
       const item = this.earliest();
-      if (item === undefined || item.deadline > now + 0.5) break;
+      if (item === undefined || item.deadline > now + DUE_SLACK_MS) break;
       this.remove(item);
       item.onDeadline(now);
     }

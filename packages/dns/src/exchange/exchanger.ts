@@ -27,7 +27,13 @@
  * Timeouts share one DeadlineQueue (one timer). An abandoned exchange (the query was answered by
  * another server, or its deadline passed) stays registered until its reply or its timeout, so that
  * its ID is not reused on that socket meanwhile and its late reply is counted as `late`, not as an
- * attack.
+ * attack. It is kept as a tombstone, not as the Exchange: its ID, expiry and a hash of its question
+ * in arrays of its socket, and a number in the socket's ID map. With one master hung, every query
+ * leaves one abandoned exchange for the whole timeout (20,000 at 10k qps and 2 s): as objects they
+ * survived every young-generation GC and were promoted, which cost latency and memory. Tombstones
+ * expire in the order they were made (one sweep timer per socket); one made with a shorter timeout
+ * than the one before it waits for that one (exchanges of one exchanger share their timeout, but
+ * for health probes).
  *
  * The listener is never called from inside `send()` or `abandon()`: always from an I/O or timer
  * callback, so callers need not be re-entrant.
@@ -37,10 +43,10 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { Flag, HEADER_SIZE } from '../wire/constants.js';
-import { questionMatches } from '../wire/response.js';
+import { questionHash, questionMatches } from '../wire/response.js';
 import { openUdp, type UdpEndpoint, type UdpIo } from '../io/udp.js';
 import type { Family, ServerAddress } from './address.js';
-import { DeadlineQueue, type Lane, type Timed } from './deadlines.js';
+import { DeadlineQueue, DUE_SLACK_MS, type Lane, type Timed } from './deadlines.js';
 import type { DropStats, ServerStats } from './metrics.js';
 import { CryptoRandom, type RandomSource } from './random.js';
 
@@ -72,11 +78,11 @@ export interface ExchangerOptions {
   /** Shared deadline queue (and its clock); one is created when omitted. */
   readonly deadlines?: DeadlineQueue;
   /**
-   * What became of an abandoned UDP exchange: its (late) reply, or undefined when it timed out.
-   * Lets health learn from servers that lost the race (a dead server asked in parallel with a
-   * live one is otherwise never seen to fail). One hook per exchanger, no closure per exchange.
+   * What became of an abandoned UDP exchange to `server`: its (late) reply, or undefined when it
+   * timed out. Lets health learn from servers that lost the race (a dead server asked in parallel
+   * with a live one is otherwise never seen to fail). One hook per exchanger, no closure per exchange.
    */
-  readonly onAbandonedOutcome?: (ex: Exchange, reply: Buffer | undefined) => void;
+  readonly onAbandonedOutcome?: (server: Server, reply: Buffer | undefined) => void;
 }
 
 export const EXCHANGER_DEFAULTS = {
@@ -90,7 +96,6 @@ export enum ExchangeState {
   Udp,
   Tcp,
   Done,
-  Abandoned,
 }
 
 export class Exchange implements Timed {
@@ -123,7 +128,7 @@ export class Exchange implements Timed {
   ) {}
 
   get done(): boolean {
-    return this.state === ExchangeState.Done || this.state === ExchangeState.Abandoned;
+    return this.state === ExchangeState.Done;
   }
 
   onDeadline(now: number): void {
@@ -132,7 +137,16 @@ export class Exchange implements Timed {
 }
 
 class PooledSocket {
-  readonly pending = new Map<number, Exchange>();
+  /** By ID: the exchange waiting for its reply, or (a number) the tombstone of an abandoned one. */
+  readonly pending = new Map<number, Exchange | number>();
+  /** Tombstones, oldest first, from index `tombHead`: the one numbered `tombBase + i` is at i. */
+  tombIds: number[] = [];
+  tombExpiry: number[] = [];
+  tombHash: number[] = [];
+  tombQuestionEnd: number[] = [];
+  tombHead = 0;
+  tombBase = 0;
+  readonly sweeper: TombstoneSweeper;
   uses = 0;
   retired = false;
   /** Unusable (errored or closing). */
@@ -140,9 +154,12 @@ class PooledSocket {
   closing: Promise<void> | undefined;
   socket!: UdpEndpoint;
   constructor(
-    readonly server: ServerAddress,
+    readonly server: Server,
     readonly createdAt: number,
-  ) {}
+    exchanger: Exchanger,
+  ) {
+    this.sweeper = new TombstoneSweeper(exchanger, this);
+  }
 }
 
 /** Stands in for a socket that could not be opened: sends throw (the exchange fails at once). */
@@ -158,6 +175,22 @@ const CLOSED_ENDPOINT: UdpEndpoint = Object.freeze({
   queued: () => 0,
   close: () => Promise.resolve(),
 });
+
+/** The deadline-queue entry of a socket's tombstones: fires at the oldest one's expiry. */
+class TombstoneSweeper implements Timed {
+  deadline = 0;
+  heapIndex = -1;
+  lane: Lane | undefined = undefined;
+  lanePrev: Timed | undefined = undefined;
+  laneNext: Timed | undefined = undefined;
+  constructor(
+    readonly exchanger: Exchanger,
+    readonly ps: PooledSocket,
+  ) {}
+  onDeadline(now: number): void {
+    this.exchanger.sweepTombstones(this.ps, now);
+  }
+}
 
 /** The sockets of one server (slots opened on first use). */
 type Pool = Array<PooledSocket | undefined>;
@@ -177,7 +210,7 @@ export class Exchanger {
   private readonly retiring = new Set<PooledSocket>();
   private readonly tcpExchanges = new Set<Exchange>();
   private readonly ownsDeadlines: boolean;
-  private readonly onAbandonedOutcome: ((ex: Exchange, reply: Buffer | undefined) => void) | undefined;
+  private readonly onAbandonedOutcome: ((server: Server, reply: Buffer | undefined) => void) | undefined;
   private closed = false;
 
   constructor(options: ExchangerOptions) {
@@ -343,13 +376,61 @@ export class Exchanger {
       this.closeTcp(ex);
       return;
     }
-    if (ex.sendFailed) {
-      ex.state = ExchangeState.Done;
-      this.deadlines.remove(ex);
-      if (ex.socket) this.release(ex.socket, ex.id);
+    ex.state = ExchangeState.Done;
+    this.deadlines.remove(ex);
+    const ps = ex.socket;
+    if (ps === undefined) return;
+    ex.socket = undefined;
+    if (ex.sendFailed || ps.closed) {
+      this.release(ps, ex.id);
       return;
     }
-    ex.state = ExchangeState.Abandoned;
+    // The tombstone (see the top of the file).
+    const n = ps.tombBase + ps.tombIds.length;
+    ps.pending.set(ex.id, n);
+    ps.tombIds.push(ex.id);
+    ps.tombExpiry.push(ex.deadline);
+    ps.tombHash.push(questionHash(ex.message, ex.questionEnd));
+    ps.tombQuestionEnd.push(ex.questionEnd);
+    const sweeper = ps.sweeper;
+    if (sweeper.heapIndex < 0 && sweeper.lane === undefined) this.deadlines.add(sweeper, ex.deadline);
+  }
+
+  /** Expire the tombstones of `ps` that are due: each is a timeout of its server. */
+  sweepTombstones(ps: PooledSocket, now: number): void {
+    const ids = ps.tombIds;
+    const expiry = ps.tombExpiry;
+    let i = ps.tombHead;
+    // Due as the deadline queue counts it: re-queued for a deadline it counts as past, the sweeper
+    // would fire again at once, for ever.
+    const due = now + DUE_SLACK_MS;
+    for (; i < ids.length && expiry[i]! <= due; i++) {
+      const id = ids[i]!;
+      // Still this tombstone (not answered late, its ID not reused since)?
+      if (ps.pending.get(id) !== ps.tombBase + i) continue;
+      this.release(ps, id);
+      ps.server.stats.timeouts.inc();
+      this.onAbandonedOutcome?.(ps.server, undefined);
+    }
+    ps.tombHead = i;
+    if (i === ids.length) {
+      ps.tombBase += ids.length;
+      ps.tombIds = [];
+      ps.tombExpiry = [];
+      ps.tombHash = [];
+      ps.tombQuestionEnd = [];
+      ps.tombHead = 0;
+      return;
+    }
+    if (i >= 1024 && i * 2 >= ids.length) {
+      ps.tombBase += i;
+      ps.tombIds = ids.slice(i);
+      ps.tombExpiry = expiry.slice(i);
+      ps.tombHash = ps.tombHash.slice(i);
+      ps.tombQuestionEnd = ps.tombQuestionEnd.slice(i);
+      ps.tombHead = 0;
+    }
+    this.deadlines.add(ps.sweeper, ps.tombExpiry[ps.tombHead]!);
   }
 
   /** Close every socket; exchanges still waiting fail with 'closed'. */
@@ -362,8 +443,9 @@ export class Exchanger {
     this.pools.clear();
     this.retiring.clear();
     for (const ps of sockets) {
-      for (const ex of ps.pending.values()) failing.push(ex);
+      for (const ex of ps.pending.values()) if (typeof ex !== 'number') failing.push(ex);
       ps.pending.clear();
+      this.deadlines.remove(ps.sweeper);
     }
     for (const ex of this.tcpExchanges) failing.push(ex);
     for (const ex of failing) {
@@ -412,8 +494,8 @@ export class Exchanger {
     }
   }
 
-  private openSocket(server: ServerAddress, now: number): PooledSocket {
-    const ps = new PooledSocket(server, now);
+  private openSocket(server: Server, now: number): PooledSocket {
+    const ps = new PooledSocket(server, now, this);
     try {
       ps.socket = openUdp(this.io, {
         family: server.family,
@@ -468,8 +550,21 @@ export class Exchanger {
       this.drops.id.inc();
       return;
     }
-    if (port !== ex.server.port || address !== ex.server.address) {
+    if (port !== ps.server.port || address !== ps.server.address) {
       this.drops.source.inc();
+      return;
+    }
+    if (typeof ex === 'number') {
+      // A tombstone: the late reply of an abandoned exchange.
+      const i = ex - ps.tombBase;
+      if (questionHash(msg, ps.tombQuestionEnd[i]!) !== ps.tombHash[i]) {
+        this.drops.question.inc();
+        return;
+      }
+      this.release(ps, id);
+      this.drops.late.inc();
+      ps.server.stats.rcode(msg[3]! & 0xf).inc();
+      this.onAbandonedOutcome?.(ps.server, msg);
       return;
     }
     if (!questionMatches(msg, ex.message, ex.questionEnd)) {
@@ -478,13 +573,6 @@ export class Exchanger {
     }
     this.release(ps, id);
     this.deadlines.remove(ex);
-    if (ex.state === ExchangeState.Abandoned) {
-      this.drops.late.inc();
-      ex.state = ExchangeState.Done;
-      ex.server.stats.rcode(msg[3]! & 0xf).inc();
-      this.onAbandonedOutcome?.(ex, msg);
-      return;
-    }
     if ((msg[2]! & (Flag.TC >> 8)) !== 0 && this.tcpFallback) {
       this.startTcp(ex);
       return;
@@ -505,13 +593,10 @@ export class Exchanger {
   }
 
   private fail(ex: Exchange, failure: ExchangeFailure, count = true): void {
-    const wasAbandoned = ex.state === ExchangeState.Abandoned;
     ex.state = ExchangeState.Done;
     if (count) {
-      // A timeout is the server's, whether or not the query still cared.
       if (failure === 'timeout') ex.server.stats.timeouts.inc();
-      else if (failure === 'error' && !wasAbandoned) ex.server.stats.errors.inc();
-      if (wasAbandoned && failure === 'timeout') this.onAbandonedOutcome?.(ex, undefined);
+      else if (failure === 'error') ex.server.stats.errors.inc();
     }
     const listener = ex.listener;
     ex.listener = undefined;

@@ -198,7 +198,7 @@ export class ForwardStage implements Stage {
       logger: ctx.logger,
       random: this.random,
       deadlines: this.deadlines,
-      onAbandonedOutcome: (ex, reply) => this.lateOutcome(ex.server as UpstreamServer, reply),
+      onAbandonedOutcome: (server, reply) => this.lateOutcome(server as UpstreamServer, reply),
     });
     this.health = new HealthChecker({
       exchanger: this.exchanger,

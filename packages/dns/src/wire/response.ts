@@ -52,6 +52,24 @@ export function questionMatches(resp: Buffer, query: Buffer, questionEnd: number
   return true;
 }
 
+/**
+ * A 30-bit hash of a message's question (bytes 12..questionEnd, the name case-folded): what an
+ * abandoned exchange keeps of its query, so that a late reply can still be checked against it
+ * (questionHash(reply, end) === questionHash(query, end) when questionMatches(reply, query, end)).
+ * -1 when `msg` is shorter than `questionEnd` or does not hold exactly one question.
+ */
+export function questionHash(msg: Buffer, questionEnd: number): number {
+  if (msg.length < questionEnd || questionEnd < HEADER_SIZE + 5 || msg.readUInt16BE(4) !== 1) return -1;
+  let h = 0x811c9dc5;
+  const nameEnd = questionEnd - 4;
+  for (let i = HEADER_SIZE; i < questionEnd; i++) {
+    let b = msg[i]!;
+    if (i < nameEnd && b >= 0x41 && b <= 0x5a) b |= 0x20;
+    h = Math.imul(h ^ b, 0x01000193);
+  }
+  return h & 0x3fffffff;
+}
+
 export interface ErrorResponseInput {
   readonly id: number;
   /** The query's flags word: opcode, RD and CD are copied. */
