@@ -6,6 +6,7 @@
 //
 //   node bench/dns/profile.mjs [--scenario fanout|forwarding] [--duration 5] [--warmup 1]
 //        [--prof] [--interval 200] [--strace] [--perf] [--one-dead] [--top 25] [--module @hoplite/dns] [--repeat 1] [--keep DIR]
+//        [--rate QPS]   (a fixed rate instead of dnsperf's maximum, e.g. 10000: the cost per wake-up)
 //
 // --module: the built package the adapter imports (default the workspace's @hoplite/dns: build it
 // with `npx tsc -b packages/dns` first). Several modules separated by commas are measured in turn,
@@ -38,6 +39,7 @@ const { values: o } = parseArgs({
     repeat: { type: 'string', default: '1' },
     keep: { type: 'string' },
     strace: { type: 'boolean', default: false },
+    rate: { type: 'string' },
     perf: { type: 'boolean', default: false },
     'one-dead': { type: 'boolean', default: false },
     'perf-sort': { type: 'string' },
@@ -91,7 +93,7 @@ async function one(module, env, i) {
     await new Promise((r) => setTimeout(r, 300));
   }
   const w0 = performance.now();
-  const r = await runDnsperf({ port, queryFile: env.max, seconds: duration, cpus: LOAD_CPU, outFile: join(tmp, 'max.out') });
+  const r = await runDnsperf({ port, queryFile: env.max, seconds: duration, cpus: LOAD_CPU, outFile: join(tmp, 'max.out'), ...(o.rate ? { rate: Number(o.rate) } : {}) });
   const w1 = performance.now();
   const cpuS = (cpuTicks(child.pid) - t0) / CLK_TCK;
   const s1 = userSys(child.pid);
