@@ -12,6 +12,7 @@ export {
   type UdpConfig,
 } from './config.js';
 export { MAX_TCP_QUERY } from './server/tcp.js';
+export { nativeUdpStatus, UDP_IO_VALUES, type UdpIo } from './io/udp.js';
 
 // Stage contract, chain, router
 export type {
