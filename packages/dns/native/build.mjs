@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Build the udp_batch addon with node-gyp (the copy that comes with npm). A failure is not fatal:
 // @hoplite/dns then uses Node's dgram sockets (udp.io `auto`), and says so when it starts. Set
-// HOPLITE_NATIVE=required to make a failed build fail the build.
+// UDP_BATCH_BUILD=required to make a failed build fail the build (not a HOPLITE_* name: hoplite
+// rejects unknown HOPLITE_* variables as config typos).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const required = process.env.HOPLITE_NATIVE === 'required';
+const required = process.env.UDP_BATCH_BUILD === 'required';
 
 function nodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
