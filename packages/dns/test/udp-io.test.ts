@@ -18,10 +18,10 @@ import {
   openUdp,
   resolveUdpIo,
   type DatagramHandler,
-  type Family,
   type UdpEndpoint,
   type UdpOpenOptions,
 } from '../src/io/udp.js';
+import type { Family } from '../src/exchange/address.js';
 
 /** How long any single wait may take on a busy 2-core machine. */
 const WAIT_MS = 20_000;

@@ -17,13 +17,11 @@ import { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
 import { createRequire } from 'node:module';
 import { nextTick } from 'node:process';
-import { literalLookup } from '../exchange/address.js';
+import { literalLookup, type Family } from '../exchange/address.js';
 import { ipv4Bytes, ipv6Bytes } from '../wire/ip.js';
 
 export type UdpIo = 'auto' | 'native' | 'dgram';
 export const UDP_IO_VALUES: readonly UdpIo[] = ['auto', 'native', 'dgram'];
-
-export type Family = 'IPv4' | 'IPv6';
 
 /** A datagram received: its bytes (owned by the handler), source address (canonical text) and port. */
 export type DatagramHandler = (msg: Buffer, address: string, port: number) => void;
