@@ -486,6 +486,71 @@ t.test('exchange: a tombstone that the deadline queue counts as due (within its 
   t.equal(registry.counter('hoplite_dns_test_upstream_timeouts_total', '').get({ upstream: up.key }), 1);
 });
 
+t.test('exchange: fanoutSockets: one socket per sendAll, one ID and source port for all its servers, a new port per query, closed when no exchange waits on it', async (t) => {
+  const fast = await startFakeUpstream();
+  const slow = await startFakeUpstream({ handler: () => ({ delay: 100 }) });
+  const dead = await startFakeUpstream({ handler: () => ({ drop: true }) });
+  t.teardown(() => Promise.all([fast.close(), slow.close(), dead.close()]));
+  const registry = new Registry();
+  const exchanger = new Exchanger({ drops: createDropStats(registry, 'test'), fanoutSockets: true, io: 'native' });
+  t.teardown(() => exchanger.close());
+  const mk = (up: FakeUpstream): Server => ({ ...parseServerAddress(up.key, 53)!, stats: createServerStats(registry, 'test', 'master', up.key) });
+  const servers = [mk(fast), mk(slow), mk(dead)];
+  const dropped = (reason: string) => registry.counter('hoplite_dns_test_dropped_replies_total', '').get({ reason });
+  const ports: number[] = [];
+  for (let q = 0; q < 2; q++) {
+    const msg = encodeQuery({ name: `q${q}.mesos`, id: 7 });
+    const out: Exchange[] = [];
+    const first = new Promise<Outcome>((resolve) => {
+      exchanger.sendAll(servers, msg, msg.length, 5000, { onExchangeDone: (ex, reply, failure) => resolve({ ex, reply, failure }) }, false, exchanger.deadlines.clock(), out);
+    });
+    t.equal(out.length, 3);
+    t.equal(exchanger.openSockets, 1, 'one socket for the three servers');
+    const o = await first;
+    t.equal(o.ex.server.key, fast.key, 'the fast server answers first');
+    t.equal(rcodeOf(o.reply!), 'NOERROR');
+    for (const ex of out) exchanger.abandon(ex);
+    t.equal(exchanger.openSockets, 0, 'closed once no exchange waits on it');
+    await Promise.all([fast.waitForQueries(q + 1), slow.waitForQueries(q + 1), dead.waitForQueries(q + 1)]);
+    const got = [fast, slow, dead].map((u) => u.received[q]!);
+    t.equal(new Set(got.map((r) => r.id)).size, 1, 'one ID for all servers');
+    t.equal(new Set(got.map((r) => r.from.port)).size, 1, 'sent from one port');
+    ports.push(got[0]!.from.port);
+  }
+  t.not(ports[0], ports[1], 'a new port for the next query');
+  // The slow server's replies come to closed ports: the kernel drops them, they are never read.
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  t.equal(dropped('late'), 0, 'late replies never reach us');
+  t.equal(dropped('id') + dropped('source') + dropped('question'), 0);
+});
+
+t.test('exchange: fanoutSockets: every server silent -> each exchange times out, the socket closes; close() fails what is in flight', async (t) => {
+  const a = await startFakeUpstream({ handler: () => ({ drop: true }) });
+  const b = await startFakeUpstream({ handler: () => ({ drop: true }) });
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  const registry = new Registry();
+  const exchanger = new Exchanger({ drops: createDropStats(registry, 'test'), fanoutSockets: true, io: 'native' });
+  const mk = (up: FakeUpstream): Server => ({ ...parseServerAddress(up.key, 53)!, stats: createServerStats(registry, 'test', 'master', up.key) });
+  const servers = [mk(a), mk(b)];
+  const msg = encodeQuery({ name: 'silent.mesos', id: 7 });
+  const failures: string[] = [];
+  let bothFailed!: () => void;
+  const done = new Promise<void>((resolve) => (bothFailed = resolve));
+  const listener = { onExchangeDone: (_e: Exchange, _r: Buffer | undefined, f: ExchangeFailure | undefined) => { failures.push(f!); if (failures.length === 2) bothFailed(); } };
+  exchanger.sendAll(servers, msg, msg.length, 50, listener, false, exchanger.deadlines.clock(), []);
+  await done;
+  t.same(failures, ['timeout', 'timeout']);
+  t.equal(exchanger.openSockets, 0, 'the socket closed after the last timeout');
+  t.equal(registry.counter('hoplite_dns_test_master_timeouts_total', '').get({ master: a.key }), 1);
+  // close() with a fan-out in flight: its exchanges fail with `closed`, its socket closes.
+  const closed: string[] = [];
+  exchanger.sendAll(servers, msg, msg.length, 5000, { onExchangeDone: (_e, _r, f) => closed.push(f!) }, false, exchanger.deadlines.clock(), []);
+  t.equal(exchanger.openSockets, 1);
+  await exchanger.close();
+  t.same(closed, ['closed', 'closed']);
+  t.equal(exchanger.openSockets, 0);
+});
+
 t.test('exchange: sockets are replaced after a number of uses; source ports change', async (t) => {
   const up = await startFakeUpstream();
   t.teardown(() => up.close());
