@@ -35,15 +35,6 @@
  * than the one before it waits for that one (exchanges of one exchanger share their timeout, but
  * for health probes).
  *
- * Fan-out sockets (option `fanoutSockets`, the masters stage, with `udp.io` native): sendAll()
- * opens a socket of its own, on a port the kernel picks at random for that query alone, sends the
- * query to every server from it in one sendmmsg, and closes it once no exchange waits on it (the
- * first good answer chosen, or timeouts). The servers that lost the race then answer a closed port:
- * the kernel drops their replies, which are never read (dnsmasq --all-servers does the same). That
- * saves two reads (and often two wake-ups) per query with three masters, and gives every query its
- * own random port. Late replies are then not counted (`late`), and the socket costs a few system
- * calls per query; with dgram (24 us per socket in Node) the pools are used instead.
- *
  * The listener is never called from inside `send()` or `abandon()`: always from an I/O or timer
  * callback, so callers need not be re-entrant.
  */
@@ -53,7 +44,7 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { Flag, HEADER_SIZE } from '../wire/constants.js';
 import { questionHash, questionMatches } from '../wire/response.js';
-import { openUdp, resolveUdpIo, type UdpEndpoint, type UdpIo } from '../io/udp.js';
+import { openUdp, type UdpEndpoint, type UdpIo } from '../io/udp.js';
 import type { Family, ServerAddress } from './address.js';
 import { DeadlineQueue, DUE_SLACK_MS, type Lane, type Timed } from './deadlines.js';
 import type { DropStats, ServerStats } from './metrics.js';
@@ -81,11 +72,6 @@ export interface ExchangerOptions {
   readonly tcpFallback?: boolean;
   /** The UDP socket implementation (config udp.io). Default auto. */
   readonly io?: UdpIo;
-  /**
-   * sendAll() to two servers or more opens a socket for that query alone and closes it when no
-   * exchange waits on it (see the top of the file). Only with native UDP; default false.
-   */
-  readonly fanoutSockets?: boolean;
   readonly drops: DropStats;
   readonly logger?: Logger;
   readonly random?: RandomSource;
@@ -126,8 +112,6 @@ export class Exchange implements Timed {
   /** Set when the UDP send threw: the deadline fires at once as an error. */
   sendFailed = false;
   socket: PooledSocket | undefined;
-  /** The fan-out socket it went out of, until it stops waiting on it. */
-  fanout: FanoutSocket | undefined = undefined;
   tcp: net.Socket | undefined;
 
   constructor(
@@ -192,14 +176,6 @@ const CLOSED_ENDPOINT: UdpEndpoint = Object.freeze({
   close: () => Promise.resolve(),
 });
 
-/** The socket of one fan-out (see the top of the file). */
-class FanoutSocket {
-  endpoint: UdpEndpoint | undefined;
-  readonly exchanges: Exchange[] = [];
-  /** Exchanges still waiting on it. */
-  waiting = 0;
-}
-
 /** The deadline-queue entry of a socket's tombstones: fires at the oldest one's expiry. */
 class TombstoneSweeper implements Timed {
   deadline = 0;
@@ -229,8 +205,6 @@ export class Exchanger {
   private readonly maxAge: number;
   private readonly tcpFallback: boolean;
   private readonly io: UdpIo;
-  private readonly fanoutSockets: boolean;
-  private readonly fanouts = new Set<FanoutSocket>();
   /** Socket pools by server key (`ip:port`). */
   private readonly pools = new Map<string, Pool>();
   private readonly retiring = new Set<PooledSocket>();
@@ -245,7 +219,6 @@ export class Exchanger {
     this.maxAge = Math.max(1, options.socketMaxAge ?? EXCHANGER_DEFAULTS.socketMaxAge);
     this.tcpFallback = options.tcpFallback ?? EXCHANGER_DEFAULTS.tcpFallback;
     this.io = options.io ?? 'auto';
-    this.fanoutSockets = options.fanoutSockets === true && resolveUdpIo(this.io) === 'native';
     this.drops = options.drops;
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.random = options.random ?? new CryptoRandom();
@@ -256,7 +229,7 @@ export class Exchanger {
 
   /** UDP sockets open (pooled and retiring), for tests and metrics. */
   get openSockets(): number {
-    let n = this.retiring.size + this.fanouts.size;
+    let n = this.retiring.size;
     for (const pool of this.pools.values()) for (const ps of pool) if (ps !== undefined) n++;
     return n;
   }
@@ -354,7 +327,6 @@ export class Exchanger {
       message = Buffer.allocUnsafe(template.length);
       message.set(template);
     }
-    if (this.fanoutSockets && this.sendFanout(servers, n, message, questionEnd, timeout, listener, now, out)) return;
     const first = out.length;
     for (let i = 0; i < n; i++) {
       const server = servers[i]!;
@@ -392,113 +364,6 @@ export class Exchanger {
   }
 
   /**
-   * sendAll() through a socket of its own (see the top of the file). False (nothing sent) when the
-   * servers are of both families or the socket cannot be opened: the caller uses the pools.
-   */
-  private sendFanout(
-    servers: readonly Server[],
-    n: number,
-    message: Buffer,
-    questionEnd: number,
-    timeout: number,
-    listener: ExchangeListener,
-    now: number,
-    out: Exchange[],
-  ): boolean {
-    const family = servers[0]!.family;
-    for (let i = 1; i < n; i++) if (servers[i]!.family !== family) return false;
-    const fs = new FanoutSocket();
-    try {
-      fs.endpoint = openUdp('native', {
-        family,
-        onMessage: (msg, address, port) => this.onFanoutMessage(fs, msg, address, port),
-        // ECONNREFUSED: a server's port is closed (ICMP); its exchange times out as usual.
-        onError: (err) => {
-          if (err.code !== 'ECONNREFUSED') this.logger.warn({ err }, 'udp socket error');
-        },
-        onSendFailed: (code, count) => this.logger.debug({ code, count }, 'udp send failed'),
-      });
-    } catch (err) {
-      this.logger.warn({ err }, 'udp socket error');
-      return false;
-    }
-    this.fanouts.add(fs);
-    const id = this.random.uint16();
-    message[0] = id >> 8;
-    message[1] = id & 0xff;
-    const deadline = now + timeout;
-    for (let i = 0; i < n; i++) {
-      const server = servers[i]!;
-      const ex = new Exchange(this, server, message, questionEnd, timeout, listener, i);
-      ex.startedAt = now;
-      ex.id = id;
-      ex.fanout = fs;
-      fs.exchanges.push(ex);
-      fs.waiting++;
-      server.stats.requests.inc();
-      this.deadlines.add(ex, deadline);
-      // Queued: the datagrams go out together (sendmmsg) when this callback ends.
-      fs.endpoint.send(message, server.port, server.address);
-      out.push(ex);
-    }
-    return true;
-  }
-
-  /** `ex` no longer waits on its fan-out socket; the last one out closes it. */
-  private leaveFanout(ex: Exchange): void {
-    const fs = ex.fanout;
-    if (fs === undefined) return;
-    ex.fanout = undefined;
-    if (--fs.waiting === 0) {
-      this.fanouts.delete(fs);
-      void fs.endpoint?.close();
-    }
-  }
-
-  private onFanoutMessage(fs: FanoutSocket, msg: Buffer, address: string, port: number): void {
-    if (msg.length < HEADER_SIZE || (msg[2]! & 0x80) === 0) {
-      this.drops.malformed.inc();
-      return;
-    }
-    const id = (msg[0]! << 8) | msg[1]!;
-    let ex: Exchange | undefined;
-    let fromServer = false;
-    for (const e of fs.exchanges) {
-      if (e.server.port !== port || e.server.address !== address) continue;
-      fromServer = true;
-      // A server listed twice: the first of its exchanges still waiting.
-      if (e.fanout === fs && e.state === ExchangeState.Udp) {
-        ex = e;
-        break;
-      }
-    }
-    if (!fromServer) {
-      this.drops.source.inc();
-      return;
-    }
-    if (ex === undefined) {
-      // Its exchange was abandoned or timed out while the socket stayed open for the others.
-      this.drops.late.inc();
-      return;
-    }
-    if (id !== ex.id) {
-      this.drops.id.inc();
-      return;
-    }
-    if (!questionMatches(msg, ex.message, ex.questionEnd)) {
-      this.drops.question.inc();
-      return;
-    }
-    this.deadlines.remove(ex);
-    this.leaveFanout(ex);
-    if ((msg[2]! & (Flag.TC >> 8)) !== 0 && this.tcpFallback) {
-      this.startTcp(ex);
-      return;
-    }
-    this.finish(ex, msg);
-  }
-
-  /**
    * Stop caring about `ex`: its listener is not called any more. A UDP exchange stays registered
    * until its reply or timeout (its late reply is counted as `late`); a TCP one is closed now.
    */
@@ -513,10 +378,6 @@ export class Exchanger {
     }
     ex.state = ExchangeState.Done;
     this.deadlines.remove(ex);
-    if (ex.fanout !== undefined) {
-      this.leaveFanout(ex);
-      return;
-    }
     const ps = ex.socket;
     if (ps === undefined) return;
     ex.socket = undefined;
@@ -587,16 +448,6 @@ export class Exchanger {
       this.deadlines.remove(ps.sweeper);
     }
     for (const ex of this.tcpExchanges) failing.push(ex);
-    const fanouts = [...this.fanouts];
-    this.fanouts.clear();
-    for (const fs of fanouts) {
-      for (const ex of fs.exchanges) {
-        if (ex.fanout !== fs) continue;
-        ex.fanout = undefined;
-        failing.push(ex);
-      }
-      void fs.endpoint?.close();
-    }
     for (const ex of failing) {
       this.deadlines.remove(ex);
       if (ex.state === ExchangeState.Tcp) this.closeTcp(ex);
@@ -766,7 +617,6 @@ export class Exchanger {
       return;
     }
     if (ex.socket) this.release(ex.socket, ex.id);
-    this.leaveFanout(ex);
     this.fail(ex, 'timeout');
   }
 

@@ -152,9 +152,6 @@ export class MastersStage implements Stage {
       socketMaxUses: config.sockets.maxUses,
       socketMaxAge: config.sockets.maxAge,
       tcpFallback: config.tcpFallback,
-      // A socket per query to all masters (native UDP): the replies of the masters that lost the
-      // race are dropped by the kernel, never read.
-      fanoutSockets: true,
       ...(ctx.udpIo !== undefined ? { io: ctx.udpIo } : {}),
       drops: createDropStats(m, MASTERS_STAGE),
       logger: ctx.logger,
