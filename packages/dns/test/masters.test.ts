@@ -10,7 +10,7 @@ import { Registry } from '../src/metrics/registry.js';
 import { checkMastersConfig, validateMastersConfig } from '../src/masters/config.js';
 import { parseMasterList } from '../src/masters/list.js';
 import { createMastersStage, type MastersStage, type MastersStageContext } from '../src/masters/stage.js';
-import { decode, makeQuery, rcodeOf, startFakeUpstream, type FakeUpstream, type MakeQueryOptions } from './helpers/fake-upstream.js';
+import { decode, makeQuery, rcodeOf, startFakeUpstreams, type MakeQueryOptions } from './helpers/fake-upstream.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -18,16 +18,6 @@ interface Teardown {
 
 function context(over: Partial<MastersStageContext> = {}): MastersStageContext {
   return { logger: pino({ level: 'silent' }), metrics: new Registry(), listenAddresses: [], udpMaxResponseSize: 1232, ...over };
-}
-
-async function fakes(t: Teardown, n: number): Promise<FakeUpstream[]> {
-  const out: FakeUpstream[] = [];
-  for (let i = 0; i < n; i++) {
-    const up = await startFakeUpstream();
-    t.teardown(() => up.close());
-    out.push(up);
-  }
-  return out;
 }
 
 async function stage(t: Teardown, masters: unknown, ctx = context()): Promise<MastersStage> {
@@ -104,7 +94,7 @@ t.test('master list parsing: lines with comments, commas, JSON arrays; bad entri
 });
 
 t.test('routes: the master zones, only when masters are configured; other routes pass', async (t) => {
-  const [m] = await fakes(t, 1);
+  const [m] = await startFakeUpstreams(t, 1);
   const s = await stage(t, { servers: [m!.key], zones: ['mesos', 'dcos.example'] });
   t.same(s.routes, [
     { zone: 'mesos', kind: 'masters' },
@@ -123,7 +113,7 @@ t.test('refuses a master that is our own listen address', async (t) => {
 // ---- fan-out -----------------------------------------------------------------------------------
 
 t.test('fan-out: every master is asked; the first NOERROR wins at once', async (t) => {
-  const [a, b, c] = await fakes(t, 3);
+  const [a, b, c] = await startFakeUpstreams(t, 3);
   a!.handler = (q) => ({ delay: 3000, answers: [A(q.name, '10.0.0.1')] });
   b!.handler = (q) => ({ answers: [A(q.name, '10.0.0.2')] });
   c!.handler = () => ({ drop: true });
@@ -138,7 +128,7 @@ t.test('fan-out: every master is asked; the first NOERROR wins at once', async (
 });
 
 t.test('fan-out: SERVFAIL, REFUSED, FORMERR never beat a master that may still answer', async (t) => {
-  const [a, b, c] = await fakes(t, 3);
+  const [a, b, c] = await startFakeUpstreams(t, 3);
   a!.handler = () => ({ rcode: 'SERVFAIL' });
   b!.handler = () => ({ rcode: 'REFUSED' });
   c!.handler = (q) => ({ delay: 60, answers: [A(q.name, '10.0.0.3')] });
@@ -150,7 +140,7 @@ t.test('fan-out: SERVFAIL, REFUSED, FORMERR never beat a master that may still a
 });
 
 t.test('fan-out: a lagging master\'s NXDOMAIN does not make a fresh name vanish', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   a!.handler = () => ({ rcode: 'NXDOMAIN' });
   b!.handler = (q) => ({ delay: 40, answers: [A(q.name, '10.0.0.2')] });
   const ctx = context();
@@ -161,7 +151,7 @@ t.test('fan-out: a lagging master\'s NXDOMAIN does not make a fresh name vanish'
 });
 
 t.test('fan-out: NXDOMAIN returned as soon as a second master agrees', async (t) => {
-  const [a, b, c] = await fakes(t, 3);
+  const [a, b, c] = await startFakeUpstreams(t, 3);
   a!.handler = () => ({ rcode: 'NXDOMAIN' });
   b!.handler = () => ({ delay: 20, rcode: 'NXDOMAIN' });
   c!.handler = () => ({ drop: true });
@@ -174,7 +164,7 @@ t.test('fan-out: NXDOMAIN returned as soon as a second master agrees', async (t)
 });
 
 t.test('fan-out: NXDOMAIN returned after the grace period when the others are silent', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   a!.handler = () => ({ rcode: 'NXDOMAIN' });
   b!.handler = () => ({ drop: true });
   const ctx = context();
@@ -186,7 +176,7 @@ t.test('fan-out: NXDOMAIN returned after the grace period when the others are si
 });
 
 t.test('fan-out: NXDOMAIN at once from a single master, or when every other master failed', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   a!.handler = () => ({ rcode: 'NXDOMAIN' });
   b!.handler = () => ({ delay: 10, rcode: 'SERVFAIL' });
   const ctx = context();
@@ -202,7 +192,7 @@ t.test('fan-out: NXDOMAIN at once from a single master, or when every other mast
 });
 
 t.test('fan-out: every master failed -> SERVFAIL at once; nobody answers -> SERVFAIL at the deadline', async (t) => {
-  const [a, b, c] = await fakes(t, 3);
+  const [a, b, c] = await startFakeUpstreams(t, 3);
   for (const m of [a!, b!, c!]) m.handler = () => ({ rcode: 'SERVFAIL' });
   const ctx = context();
   const s = await stage(t, { servers: [a!.key, b!.key, c!.key], deadline: 200, timeout: 5000 }, ctx);
@@ -218,7 +208,7 @@ t.test('fan-out: every master failed -> SERVFAIL at once; nobody answers -> SERV
 });
 
 t.test('fan-out: per-exchange timeouts of every master -> SERVFAIL before the deadline', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   for (const m of [a!, b!]) m.handler = () => ({ drop: true });
   const ctx = context();
   const s = await stage(t, { servers: [a!.key, b!.key], deadline: 10_000, timeout: 100 }, ctx);
@@ -231,7 +221,7 @@ t.test('fan-out: per-exchange timeouts of every master -> SERVFAIL before the de
 // ---- master-list file --------------------------------------------------------------------------
 
 t.test('master list file: loaded at start, re-read on atomic rename, bad file keeps the last good list', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   a!.handler = (q) => ({ answers: [A(q.name, '10.0.0.1')] });
   b!.handler = (q) => ({ answers: [A(q.name, '10.0.0.2')] });
   const dir = tmp();
@@ -267,7 +257,7 @@ t.test('master list file: loaded at start, re-read on atomic rename, bad file ke
 });
 
 t.test('master list file: missing at start -> SERVFAIL; picked up when created', async (t) => {
-  const [a] = await fakes(t, 1);
+  const [a] = await startFakeUpstreams(t, 1);
   const dir = tmp();
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'master_list');
@@ -287,7 +277,7 @@ t.test('master list file: missing at start -> SERVFAIL; picked up when created',
 });
 
 t.test('master list file: the periodic stat finds a file in a directory created later', async (t) => {
-  const [a] = await fakes(t, 1);
+  const [a] = await startFakeUpstreams(t, 1);
   const root = tmp();
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const dir = join(root, 'later');

@@ -9,7 +9,7 @@ import * as dnsPacket from 'dns-packet';
 import { pino } from 'pino';
 import { ConfigError, createServer, type DnsServer } from '../src/index.js';
 import { nativeUdpStatus } from '../src/io/udp.js';
-import { startFakeUpstream, udpAsk, type FakeUpstream } from './helpers/fake-upstream.js';
+import { startFakeUpstreams, udpAsk } from './helpers/fake-upstream.js';
 import { decode, encodeQuery, udpRaw } from './helpers/dns-client.js';
 
 interface Teardown {
@@ -20,16 +20,6 @@ interface LogLine {
   readonly msg: string;
   readonly level: number;
   readonly [key: string]: unknown;
-}
-
-async function fakes(t: Teardown, n: number): Promise<FakeUpstream[]> {
-  const out: FakeUpstream[] = [];
-  for (let i = 0; i < n; i++) {
-    const up = await startFakeUpstream();
-    t.teardown(() => up.close());
-    out.push(up);
-  }
-  return out;
 }
 
 /** A server on 127.0.0.1 and ::1 with the given udp.io, logging (debug and up) into `lines`. */
@@ -69,7 +59,7 @@ t.test('the native addon is available here (this file tests both implementations
 
 for (const io of ['dgram', 'native'] as const) {
   t.test(`udp.io ${io}: the server forwards, fans out, checks replies, falls back to TCP`, async (t) => {
-    const [up, m1, m2, m3] = await fakes(t, 4);
+    const [up, m1, m2, m3] = await startFakeUpstreams(t, 4);
     const { server, port, port6, lines } = await serve(t, io, {
       upstreams: [up!.key],
       masters: { servers: [m1!.key, m2!.key, m3!.key], nxdomainGrace: 50 },
@@ -161,7 +151,7 @@ for (const io of ['dgram', 'native'] as const) {
   });
 
   t.test(`udp.io ${io}: a master that is down (ICMP port unreachable) breaks nothing and logs nothing`, async (t) => {
-    const [live] = await fakes(t, 1);
+    const [live] = await startFakeUpstreams(t, 1);
     live!.handler = (q) => ({ answers: [A(q.name, '10.0.0.9')] });
     // A port nobody listens on: every query to it comes back as ICMP port unreachable.
     const probe = dgram.createSocket('udp4');

@@ -12,22 +12,12 @@ import { createServer, type DnsServer } from '../src/server.js';
 import { forwardStageFactory } from '../src/upstream/forward.js';
 import { mastersStageFactory } from '../src/masters/stage.js';
 import { literalLookup } from '../src/exchange/address.js';
-import { startFakeUpstream, tcpAsk, udpAsk, type FakeUpstream } from './helpers/fake-upstream.js';
+import { startFakeUpstreams, tcpAsk, udpAsk } from './helpers/fake-upstream.js';
 
 const run = promisify(execFile);
 
 interface Teardown {
   teardown(fn: () => unknown): void;
-}
-
-async function fakes(t: Teardown, n: number): Promise<FakeUpstream[]> {
-  const out: FakeUpstream[] = [];
-  for (let i = 0; i < n; i++) {
-    const up = await startFakeUpstream();
-    t.teardown(() => up.close());
-    out.push(up);
-  }
-  return out;
 }
 
 async function serve(t: Teardown, config: Record<string, unknown>): Promise<{ server: DnsServer; port: number }> {
@@ -47,7 +37,7 @@ const rcode = (p: dnsPacket.DecodedPacket) => (p as unknown as { rcode: string }
 const firstA = (p: dnsPacket.DecodedPacket) => (p.answers?.find((r) => r.type === 'A') as dnsPacket.StringAnswer | undefined)?.data;
 
 t.test('server: upstreams, masters and a forward zone, over UDP and TCP', async (t) => {
-  const [u1, u2, m1, m2, corp] = await fakes(t, 5);
+  const [u1, u2, m1, m2, corp] = await startFakeUpstreams(t, 5);
   u1!.handler = (q) => ({ answers: [A(q.name, '198.51.100.1')] });
   u2!.handler = (q) => ({ answers: [A(q.name, '198.51.100.1')] });
   m1!.handler = (q) => ({ answers: [A(q.name, '10.0.0.1')] });
@@ -71,7 +61,7 @@ t.test('server: upstreams, masters and a forward zone, over UDP and TCP', async 
 });
 
 t.test('server: a renamed name goes upstream under its looked-up name; the client sees its own', async (t) => {
-  const [u] = await fakes(t, 1);
+  const [u] = await startFakeUpstreams(t, 1);
   u!.handler = (q) => ({ answers: [A(q.name, '198.51.100.9')] });
   const { port } = await serve(t, { upstreams: [u!.key] });
   const p = await udpAsk(port, { name: 'svc.thisdcos.global', id: 4711 });
@@ -83,7 +73,7 @@ t.test('server: a renamed name goes upstream under its looked-up name; the clien
 });
 
 t.test('server: every upstream failing -> SERVFAIL within the deadline; no upstreams -> REFUSED', async (t) => {
-  const [u] = await fakes(t, 1);
+  const [u] = await startFakeUpstreams(t, 1);
   u!.handler = () => ({ drop: true });
   const { port } = await serve(t, { upstreams: { servers: [u!.key], deadline: 200, timeout: 1000 } });
   const started = performance.now();
@@ -113,7 +103,7 @@ t.test('server: refuses to start when an upstream is its own listen address', as
 });
 
 t.test('dig: answers through upstreams and masters; a truncated answer completes over TCP', async (t) => {
-  const [u, m] = await fakes(t, 2);
+  const [u, m] = await startFakeUpstreams(t, 2);
   const big = Array.from({ length: 50 }, (_, i) => A('big.example', `10.1.0.${i + 1}`));
   u!.handler = (q) => (q.name === 'big.example' ? { truncate: true, answers: big } : { answers: [A(q.name, '198.51.100.3')] });
   m!.handler = (q) => (q.name.startsWith('gone') ? { rcode: 'NXDOMAIN' } : { answers: [A(q.name, '10.0.0.7')] });
@@ -128,7 +118,7 @@ t.test('dig: answers through upstreams and masters; a truncated answer completes
 });
 
 t.test('server: UDP answers and exchanges never call dns.lookup (the sockets resolve IP literals themselves)', async (t) => {
-  const [u, m] = await fakes(t, 2);
+  const [u, m] = await startFakeUpstreams(t, 2);
   u!.handler = (q) => ({ answers: [A(q.name, '198.51.100.5')] });
   m!.handler = (q) => ({ answers: [A(q.name, '10.0.0.5')] });
   // dgram takes dns.lookup when a socket is created without a `lookup` option; count its calls for

@@ -9,7 +9,7 @@ import { checkForwardConfig, validateForwardConfig, UPSTREAM_DEFAULTS } from '..
 import { createForwardStage, type ForwardStage, type ForwardStageContext } from '../src/upstream/forward.js';
 import { findSelfServers } from '../src/upstream/self.js';
 import { parseServerAddress } from '../src/exchange/address.js';
-import { decode, makeQuery, rcodeOf, startFakeUpstream, type FakeUpstream, type MakeQueryOptions } from './helpers/fake-upstream.js';
+import { decode, makeQuery, rcodeOf, startFakeUpstreams, type MakeQueryOptions } from './helpers/fake-upstream.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -17,16 +17,6 @@ interface Teardown {
 
 function context(over: Partial<ForwardStageContext> = {}): ForwardStageContext {
   return { logger: pino({ level: 'silent' }), metrics: new Registry(), listenAddresses: [], udpMaxResponseSize: 1232, ...over };
-}
-
-async function fakes(t: Teardown, n: number): Promise<FakeUpstream[]> {
-  const out: FakeUpstream[] = [];
-  for (let i = 0; i < n; i++) {
-    const up = await startFakeUpstream();
-    t.teardown(() => up.close());
-    out.push(up);
-  }
-  return out;
 }
 
 function stage(t: Teardown, config: Record<string, unknown>, ctx = context()): ForwardStage {
@@ -144,7 +134,7 @@ t.test('refuses an upstream that is one of our own listen addresses', async (t) 
 // ---- routing -----------------------------------------------------------------------------------
 
 t.test('routes: declares forward zones; other routes and unconfigured routes go down the chain', async (t) => {
-  const [up] = await fakes(t, 1);
+  const [up] = await startFakeUpstreams(t, 1);
   const s = stage(t, { forwardZones: { 'corp.example': [up!.key] } });
   t.same(s.routes, [{ zone: 'corp.example', kind: 'forward' }]);
   t.equal(await ask(s, { name: 'x.example' }), NEXT_MARK, 'no upstreams: the chain goes on (REFUSED)');
@@ -158,7 +148,7 @@ t.test('routes: declares forward zones; other routes and unconfigured routes go 
 // ---- relaying ----------------------------------------------------------------------------------
 
 t.test('relay: the client gets its own ID, question and answer; the upstream saw a fresh ID', async (t) => {
-  const [up] = await fakes(t, 1);
+  const [up] = await startFakeUpstreams(t, 1);
   up!.handler = (q) => ({ answers: [A(q.name, '198.51.100.10')] });
   const s = stage(t, { upstreams: [up!.key] });
   const r = await ask(s, { name: 'Www.Example.COM', id: 1234 });
@@ -170,7 +160,7 @@ t.test('relay: the client gets its own ID, question and answer; the upstream saw
 });
 
 t.test('relay: a client without EDNS is forwarded with our OPT, and gets no OPT back', async (t) => {
-  const [up] = await fakes(t, 1);
+  const [up] = await startFakeUpstreams(t, 1);
   const s = stage(t, { upstreams: [up!.key] });
   const r = await ask(s, { name: 'plain.example' });
   const sent = up!.received[0]!.packet.additionals!.find((a) => a.type === 'OPT') as dnsPacket.OptAnswer;
@@ -184,7 +174,7 @@ t.test('relay: a client without EDNS is forwarded with our OPT, and gets no OPT 
 });
 
 t.test('relay: the client OPT and its DO bit pass through', async (t) => {
-  const [up] = await fakes(t, 1);
+  const [up] = await startFakeUpstreams(t, 1);
   const s = stage(t, { upstreams: [up!.key] });
   const r = await ask(s, { name: 'signed.example', edns: { udpSize: 4096, dnssecOk: true } });
   const sent = up!.received[0]!.packet.additionals!.find((a) => a.type === 'OPT') as dnsPacket.OptAnswer;
@@ -196,7 +186,7 @@ t.test('relay: the client OPT and its DO bit pass through', async (t) => {
 });
 
 t.test('relay: truncated upstream reply -> TCP retry; the answer is fitted to the client', async (t) => {
-  const [up] = await fakes(t, 1);
+  const [up] = await startFakeUpstreams(t, 1);
   const big = Array.from({ length: 60 }, (_, i) => A('big.example', `10.0.${i >> 8}.${i & 255}`));
   up!.handler = () => ({ truncate: true, answers: big });
   const s = stage(t, { upstreams: [up!.key] });
@@ -210,7 +200,7 @@ t.test('relay: truncated upstream reply -> TCP retry; the answer is fitted to th
 });
 
 t.test('relay: wrong-ID and wrong-question replies are dropped and counted; a wrong-port one never reaches the connected socket', async (t) => {
-  const [up] = await fakes(t, 1);
+  const [up] = await startFakeUpstreams(t, 1);
   up!.handler = (q) => [{ wrongId: true }, { wrongPort: true }, { wrongQuestion: true }, { delay: 40, answers: [A(q.name, '198.51.100.1')] }];
   const ctx = context();
   const s = stage(t, { upstreams: [up!.key] }, ctx);
@@ -224,7 +214,7 @@ t.test('relay: wrong-ID and wrong-question replies are dropped and counted; a wr
 });
 
 t.test('relay: a renamed query asks the looked-up name and answers with the asked one', async (t) => {
-  const [up] = await fakes(t, 1);
+  const [up] = await startFakeUpstreams(t, 1);
   up!.handler = (q) => ({ answers: [A(q.name, '198.51.100.20')] });
   const s = stage(t, { upstreams: [up!.key] });
   const r = await ask(s, { name: 'App.dclb.thisdcos.global', lookupName: 'app.l4lb.thisdcos.directory', id: 77 });
@@ -240,7 +230,7 @@ t.test('relay: a renamed query asks the looked-up name and answers with the aske
 // ---- policies ----------------------------------------------------------------------------------
 
 t.test('parallel: two upstreams asked at once; the first good answer wins', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   a!.handler = (q) => ({ delay: 300, answers: [A(q.name, '198.51.100.1')] });
   b!.handler = (q) => ({ answers: [A(q.name, '198.51.100.2')] });
   const ctx = context();
@@ -256,7 +246,7 @@ t.test('parallel: two upstreams asked at once; the first good answer wins', asyn
 
 t.test('parallel: SERVFAIL, REFUSED, FORMERR never beat a server that may still answer', async (t) => {
   for (const bad of ['SERVFAIL', 'REFUSED', 'FORMERR', 'NOTIMP'] as const) {
-    const [a, b] = await fakes(t, 2);
+    const [a, b] = await startFakeUpstreams(t, 2);
     a!.handler = () => ({ rcode: bad });
     b!.handler = (q) => ({ delay: 50, answers: [A(q.name, '198.51.100.2')] });
     const s = stage(t, { upstreams: [a!.key, b!.key] });
@@ -267,7 +257,7 @@ t.test('parallel: SERVFAIL, REFUSED, FORMERR never beat a server that may still 
 });
 
 t.test('parallel: NXDOMAIN is a good answer and wins', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   a!.handler = () => ({ rcode: 'NXDOMAIN' });
   b!.handler = () => ({ delay: 2000 });
   const s = stage(t, { upstreams: [a!.key, b!.key] });
@@ -275,7 +265,7 @@ t.test('parallel: NXDOMAIN is a good answer and wins', async (t) => {
 });
 
 t.test('parallel: a bad answer starts the next server', async (t) => {
-  const [a, b, c] = await fakes(t, 3);
+  const [a, b, c] = await startFakeUpstreams(t, 3);
   for (const u of [a!, b!]) u.handler = () => ({ rcode: 'SERVFAIL' });
   c!.handler = (q) => ({ answers: [A(q.name, '198.51.100.3')] });
   const s = stage(t, { upstreams: [a!.key, b!.key, c!.key] });
@@ -285,7 +275,7 @@ t.test('parallel: a bad answer starts the next server', async (t) => {
 });
 
 t.test('every server answered badly: SERVFAIL; metrics per upstream by rcode', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   a!.handler = () => ({ rcode: 'SERVFAIL' });
   b!.handler = () => ({ rcode: 'REFUSED' });
   const ctx = context();
@@ -302,7 +292,7 @@ t.test('every server answered badly: SERVFAIL; metrics per upstream by rcode', a
 });
 
 t.test('deadline: nobody answers -> SERVFAIL within the deadline', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   for (const u of [a!, b!]) u.handler = () => ({ drop: true });
   const ctx = context();
   const s = stage(t, { upstreams: { servers: [a!.key, b!.key], timeout: 5000, deadline: 150 } }, ctx);
@@ -315,7 +305,7 @@ t.test('deadline: nobody answers -> SERVFAIL within the deadline', async (t) => 
 });
 
 t.test('sequential: configured order; a timeout falls over to the next', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   a!.handler = () => ({ drop: true });
   b!.handler = (q) => ({ answers: [A(q.name, '198.51.100.2')] });
   const ctx = context();
@@ -331,7 +321,7 @@ t.test('sequential: configured order; a timeout falls over to the next', async (
 });
 
 t.test('random: one server at a time, the first one random', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   const s = stage(t, { upstreams: { servers: [a!.key, b!.key], policy: 'random' } });
   for (let i = 0; i < 40 && (a!.received.length === 0 || b!.received.length === 0); i++) await ask(s, { name: `r${i}.example` });
   t.ok(a!.received.length > 0 && b!.received.length > 0, 'both were picked first at some point');
@@ -342,7 +332,7 @@ t.test('random: one server at a time, the first one random', async (t) => {
 // ---- health ------------------------------------------------------------------------------------
 
 t.test('health: consecutive failures mark an upstream down; a probe brings it back', async (t) => {
-  const [a, b] = await fakes(t, 2);
+  const [a, b] = await startFakeUpstreams(t, 2);
   let aAlive = false;
   a!.handler = (q) => (aAlive ? { answers: [A(q.name, '198.51.100.1')] } : { drop: true });
   b!.handler = (q) => ({ answers: [A(q.name, '198.51.100.2')] });
@@ -369,7 +359,7 @@ t.test('health: consecutive failures mark an upstream down; a probe brings it ba
 });
 
 t.test('health: a dead upstream asked in parallel is marked down even though the live one always wins', async (t) => {
-  const [dead, live] = await fakes(t, 2);
+  const [dead, live] = await startFakeUpstreams(t, 2);
   dead!.handler = () => ({ drop: true });
   live!.handler = (q) => ({ answers: [A(q.name, '198.51.100.2')] });
   const ctx = context();
@@ -385,7 +375,7 @@ t.test('health: a dead upstream asked in parallel is marked down even though the
 });
 
 t.test('health: every upstream down -> SERVFAIL at once (fail fast)', async (t) => {
-  const [a] = await fakes(t, 1);
+  const [a] = await startFakeUpstreams(t, 1);
   a!.handler = () => ({ drop: true });
   const ctx = context();
   const s = stage(t, { upstreams: { servers: [a!.key], timeout: 30, health: { maxFails: 1, probeInterval: 60_000, probeMaxInterval: 60_000 } } }, ctx);
@@ -397,7 +387,7 @@ t.test('health: every upstream down -> SERVFAIL at once (fail fast)', async (t) 
 });
 
 t.test('close(): queries in flight get SERVFAIL', async (t) => {
-  const [a] = await fakes(t, 1);
+  const [a] = await startFakeUpstreams(t, 1);
   a!.handler = () => ({ drop: true });
   const s = createForwardStage({ upstreams: [a!.key] }, context());
   const q: Query = makeQuery({ name: 'pending.example' });

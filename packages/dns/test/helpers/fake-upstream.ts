@@ -115,6 +115,17 @@ function buildReply(q: ReceivedQuery, r: Reply, transport: Transport): Buffer {
   });
 }
 
+/** `n` fakes with the default handler, each closed at the end of test `t`. */
+export async function startFakeUpstreams(t: { teardown(fn: () => unknown): void }, n: number): Promise<FakeUpstream[]> {
+  const out: FakeUpstream[] = [];
+  for (let i = 0; i < n; i++) {
+    const up = await startFakeUpstream();
+    t.teardown(() => up.close());
+    out.push(up);
+  }
+  return out;
+}
+
 export async function startFakeUpstream(options: { handler?: Handler; address?: '127.0.0.1' | '::1' } = {}): Promise<FakeUpstream> {
   const address = options.address ?? '127.0.0.1';
   const udpType = address.includes(':') ? 'udp6' : 'udp4';
