@@ -407,9 +407,13 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return ext;
 }
 
-static sock_t *get_sock(napi_env env, napi_value v) {
+/* The arguments of a call whose first one is a socket handle: `n` of them into argv (missing ones
+ * undefined), and the socket; NULL (with a JS exception pending) when argv[0] is not a handle. */
+static sock_t *sock_args(napi_env env, napi_callback_info info, napi_value *argv, size_t n) {
+  size_t argc = n;
   void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok || p == NULL) {
     napi_throw_type_error(env, "ERR_INVALID_ARG", "not a socket handle");
     return NULL;
   }
@@ -420,10 +424,8 @@ static sock_t *get_sock(napi_env env, napi_value v) {
  * the arena's first slot: see below). Each datagram is tried once; an error on one (e.g. a pending
  * ICMP error, EMSGSIZE) skips that one; EAGAIN (socket buffer full) drops the rest. */
 static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = sock_args(env, info, argv, 2);
   if (s == NULL) return NULL;
   uint32_t count;
   CHECK(napi_get_value_uint32(env, argv[1], &count));
@@ -499,20 +501,16 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = sock_args(env, info, argv, 1);
   if (s == NULL) return NULL;
   sock_close(s);
   return NULL;
 }
 
 static napi_value js_local_port(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
+  sock_t *s = sock_args(env, info, argv, 1);
   if (s == NULL) return NULL;
   if (s->closed) return throw_errno(env, EBADF, "getsockname");
   struct sockaddr_storage ss;

@@ -13,7 +13,7 @@ import { resolveUdpIo, type UdpEndpoint } from './io/udp.js';
 import { Registry, type CounterChild } from './metrics/registry.js';
 import { Router } from './router/router.js';
 import { Engine, PENDING, type ReplySink } from './server/engine.js';
-import { bindAll, closeTcp, closeUdp, type Listener, type UdpWiring } from './server/listen.js';
+import { bindAll, closeTcp, type Listener, type UdpWiring } from './server/listen.js';
 import { TcpConnections } from './server/tcp.js';
 import { mastersStageFactory } from './masters/stage.js';
 import { forwardStageFactory } from './upstream/forward.js';
@@ -244,7 +244,7 @@ class Server implements DnsServer {
     clearTimeout(timer);
     if (this.engine.inFlight > 0) this.log.warn({ inFlight: this.engine.inFlight }, 'closing with queries in flight');
     this.tcp.destroyAll();
-    await Promise.all(this.listeners.map((l) => closeUdp(l.udp)));
+    await Promise.all(this.listeners.map((l) => l.udp.close()));
     await stopAccepting;
     for (const s of [...this.stages].reverse()) {
       try {

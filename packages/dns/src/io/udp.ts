@@ -266,6 +266,8 @@ class NativeEndpoint implements UdpEndpoint {
   private qPorts: number[] = [];
   private qAddrs: Array<string | undefined> = [];
   private qCount = 0;
+  /** The last error code of the flush in progress (for onSendFailed). */
+  private failCode = '';
   private readonly onMessage: DatagramHandler;
   private readonly onError: (err: NodeJS.ErrnoException) => void;
   private readonly onSendFailed: ((code: string, count: number) => void) | undefined;
@@ -354,29 +356,23 @@ class NativeEndpoint implements UdpEndpoint {
     const stride = a.meta;
     const data = a.sendData;
     let failed = 0;
-    let code = '';
+    this.failCode = '';
     let k = 0;
     let off = 0;
-    const push = (): void => {
-      if (k === 0) return;
-      const f = a.addon.send(this.handle, k);
-      if (f > 0) {
-        failed += f;
-        code = a.addon.errName(meta[0]!);
-      }
-      k = 0;
-      off = 0;
-    };
     for (let i = 0; i < count; i++) {
       const msg = this.qMsgs[i]!;
       const address = this.qAddrs[i];
       this.qMsgs[i] = EMPTY;
       if (msg.length > data.length) {
         failed++;
-        code = 'EMSGSIZE';
+        this.failCode = 'EMSGSIZE';
         continue;
       }
-      if (k === SEND_SLOTS || off + msg.length > data.length) push();
+      if (k === SEND_SLOTS || off + msg.length > data.length) {
+        failed += this.handOver(k);
+        k = 0;
+        off = 0;
+      }
       const m = k * stride;
       data.set(msg, off);
       meta[m] = off;
@@ -392,15 +388,23 @@ class NativeEndpoint implements UdpEndpoint {
           meta[m + 4] = 0;
         } catch {
           failed++;
-          code = 'ERR_INVALID_ADDRESS';
+          this.failCode = 'ERR_INVALID_ADDRESS';
           continue;
         }
       }
       off += msg.length;
       k++;
     }
-    push();
-    if (failed > 0) this.onSendFailed?.(code, failed);
+    if (k > 0) failed += this.handOver(k);
+    if (failed > 0) this.onSendFailed?.(this.failCode, failed);
+  }
+
+  /** sendmmsg the first `k` datagrams packed in the send arena; returns how many were refused. */
+  private handOver(k: number): number {
+    const a = this.arena;
+    const refused = a.addon.send(this.handle, k);
+    if (refused > 0) this.failCode = a.addon.errName(a.sendMeta[0]!);
+    return refused;
   }
 
   localPort(): number {

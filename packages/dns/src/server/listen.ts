@@ -59,10 +59,6 @@ function bindTcp(address: string, port: number, onConnection: (s: Socket) => voi
   });
 }
 
-export function closeUdp(s: UdpEndpoint): Promise<void> {
-  return s.close();
-}
-
 export function closeTcp(s: TcpServer): Promise<void> {
   return new Promise((resolve) => {
     if (!s.listening) {
@@ -87,7 +83,7 @@ async function bindPair(l: ListenAddress, onConnection: (s: Socket) => void, wir
       const tcp = await bindTcp(l.address, port, onConnection);
       return { address: l.address, port, family: isIPv6(l.address) ? 'IPv6' : 'IPv4', udp, tcp };
     } catch (err) {
-      await closeUdp(udp);
+      await udp.close();
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && i + 1 < attempts) continue;
       throw new ListenError('tcp', l.address, port, err);
     }
@@ -107,5 +103,5 @@ export async function bindAll(addresses: readonly ListenAddress[], onConnection:
 }
 
 export async function releaseAll(listeners: readonly Listener[]): Promise<void> {
-  await Promise.all(listeners.map(async (l) => Promise.all([closeUdp(l.udp), closeTcp(l.tcp)])));
+  await Promise.all(listeners.map(async (l) => Promise.all([l.udp.close(), closeTcp(l.tcp)])));
 }
