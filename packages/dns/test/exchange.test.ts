@@ -2,7 +2,7 @@ import t from 'tap';
 import * as dnsPacket from 'dns-packet';
 import { parseServerAddress, canonicalIp } from '../src/exchange/address.js';
 import { DeadlineQueue, type Timed } from '../src/exchange/deadlines.js';
-import { Exchanger, type Exchange, type ExchangeFailure, type Server } from '../src/exchange/exchanger.js';
+import { Exchanger, TOMBSTONE_SWEEP_MS, type Exchange, type ExchangeFailure, type Server } from '../src/exchange/exchanger.js';
 import { createDropStats, createServerStats } from '../src/exchange/metrics.js';
 import { CryptoRandom, shuffle } from '../src/exchange/random.js';
 import { Registry } from '../src/metrics/registry.js';
@@ -426,6 +426,26 @@ t.test('exchange: an abandoned exchange keeps only a tombstone; its late reply i
   t.equal(registry.counter('hoplite_dns_test_upstream_responses_total', '').get({ upstream: up.key, rcode: 'NOERROR' }), 1, 'the late reply counted by rcode');
 });
 
+t.test('exchange: tombstones answered late (in any order) are dropped as their replies come; the sweep timer is not left armed', async (t) => {
+  let n = 0;
+  // Replies delayed 0..39 ms, so that they come back out of order.
+  const up = await startFakeUpstream({ handler: () => ({ delay: (n++ * 7) % 40 }) });
+  t.teardown(() => up.close());
+  const deadlines = new DeadlineQueue();
+  t.teardown(() => deadlines.close());
+  const { exchanger, server, dropped } = setup(t, { sockets: 2, deadlines });
+  const srv = server(up);
+  const msg = encodeQuery({ name: 'loser.example', id: 7 });
+  const N = 200;
+  for (let i = 0; i < N; i++) exchanger.abandon(exchanger.send(srv, msg, msg.length, 60_000, { onExchangeDone: () => t.fail('abandoned') }));
+  t.ok(deadlines.size >= 1, 'a sweep timer is armed for the tombstones');
+  while (dropped('late') < N) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.equal(deadlines.size, 0, 'every tombstone answered: nothing left to sweep, no timer armed for a minute from now');
+  // The IDs are free again and the sockets still work.
+  const reply = await new Promise<Buffer | undefined>((resolve) => exchanger.send(srv, msg, msg.length, 5000, { onExchangeDone: (_e, r) => resolve(r) }));
+  t.ok(reply);
+});
+
 t.test('exchange: tombstones expire at their timeout: a timeout of their server, the ID freed, a retired socket closed', async (t) => {
   const up = await startFakeUpstream({ handler: () => ({ drop: true }) });
   t.teardown(() => up.close());
@@ -433,7 +453,7 @@ t.test('exchange: tombstones expire at their timeout: a timeout of their server,
   let timeouts = 0;
   let allTimedOut!: () => void;
   const done = new Promise<void>((resolve) => (allTimedOut = resolve));
-  const N = 2500; // more than the 1024 after which the tombstone arrays are compacted
+  const N = 2500; // the tombstone ring grows (from 16) several times
   const exchanger = new Exchanger({
     drops: createDropStats(registry, 'test'),
     sockets: 1,
@@ -468,7 +488,7 @@ t.test('exchange: a tombstone that the deadline queue counts as due (within its 
   const up = await startFakeUpstream({ handler: () => ({ drop: true }) });
   t.teardown(() => up.close());
   // A clock the test sets: the timer fires when the clock reads 0.3 ms before the tombstone's
-  // expiry, which the queue counts as due.
+  // sweep time (its expiry plus TOMBSTONE_SWEEP_MS), which the queue counts as due.
   let now = 1000;
   const deadlines = new DeadlineQueue(() => now);
   t.teardown(() => deadlines.close());
@@ -481,7 +501,7 @@ t.test('exchange: a tombstone that the deadline queue counts as due (within its 
   const msg = encodeQuery({ name: 'slack.example', id: 7 });
   const ex = exchanger.send(srv, msg, msg.length, 20, { onExchangeDone: () => undefined }, 0, false, now);
   exchanger.abandon(ex);
-  now = 1000 + 20 - 0.3;
+  now = 1000 + 20 + TOMBSTONE_SWEEP_MS - 0.3;
   await sweptP;
   t.equal(registry.counter('hoplite_dns_test_upstream_timeouts_total', '').get({ upstream: up.key }), 1);
 });

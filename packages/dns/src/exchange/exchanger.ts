@@ -28,12 +28,15 @@
  * another server, or its deadline passed) stays registered until its reply or its timeout, so that
  * its ID is not reused on that socket meanwhile and its late reply is counted as `late`, not as an
  * attack. It is kept as a tombstone, not as the Exchange: its ID, expiry and a hash of its question
- * in arrays of its socket, and a number in the socket's ID map. With one master hung, every query
- * leaves one abandoned exchange for the whole timeout (20,000 at 10k qps and 2 s): as objects they
- * survived every young-generation GC and were promoted, which cost latency and memory. Tombstones
- * expire in the order they were made (one sweep timer per socket); one made with a shorter timeout
- * than the one before it waits for that one (exchanges of one exchanger share their timeout, but
- * for health probes).
+ * in a ring of typed arrays of its socket (TombstoneRing), and its sequence number in the socket's
+ * ID table. With one master hung, every query leaves one abandoned exchange for the whole timeout
+ * (20,000 at 10k qps and 2 s): as objects they survived every young-generation GC and were
+ * promoted, which cost latency and memory. Tombstones expire in the order they were made, swept in
+ * batches (one sweep timer per socket, up to TOMBSTONE_SWEEP_MS late: a timer per expiry would
+ * wake the process about once a millisecond); one made with a shorter timeout than the one before
+ * it waits for that one (exchanges of one exchanger share their timeout, but for health probes).
+ * Answered tombstones at the head of the ring are dropped as their late replies come, so with every
+ * server answering the ring stays near empty and its timer idle.
  *
  * The listener is never called from inside `send()` or `abandon()`: always from an I/O or timer
  * callback, so callers need not be re-entrant.
@@ -47,6 +50,7 @@ import { questionHash, questionMatches } from '../wire/response.js';
 import { openUdp, type UdpEndpoint, type UdpIo } from '../io/udp.js';
 import type { Family, ServerAddress } from './address.js';
 import { DeadlineQueue, DUE_SLACK_MS, type Lane, type Timed } from './deadlines.js';
+import { IdTable, TombstoneRing } from './id-table.js';
 import type { DropStats, ServerStats } from './metrics.js';
 import { CryptoRandom, type RandomSource } from './random.js';
 
@@ -137,15 +141,10 @@ export class Exchange implements Timed {
 }
 
 class PooledSocket {
-  /** By ID: the exchange waiting for its reply, or (a number) the tombstone of an abandoned one. */
-  readonly pending = new Map<number, Exchange | number>();
-  /** Tombstones, oldest first, from index `tombHead`: the one numbered `tombBase + i` is at i. */
-  tombIds: number[] = [];
-  tombExpiry: number[] = [];
-  tombHash: number[] = [];
-  tombQuestionEnd: number[] = [];
-  tombHead = 0;
-  tombBase = 0;
+  /** By ID: the exchange waiting for its reply, or (a number) the sequence number of the
+   *  tombstone of an abandoned one in `tombs`. */
+  readonly pending = new IdTable<Exchange | number>();
+  readonly tombs = new TombstoneRing();
   readonly sweeper: TombstoneSweeper;
   uses = 0;
   retired = false;
@@ -191,6 +190,9 @@ class TombstoneSweeper implements Timed {
     this.exchanger.sweepTombstones(this.ps, now);
   }
 }
+
+/** Tombstones are swept in batches: up to this many milliseconds after they expire. */
+export const TOMBSTONE_SWEEP_MS = 20;
 
 /** The sockets of one server (slots opened on first use). */
 type Pool = Array<PooledSocket | undefined>;
@@ -386,51 +388,41 @@ export class Exchanger {
       return;
     }
     // The tombstone (see the top of the file).
-    const n = ps.tombBase + ps.tombIds.length;
-    ps.pending.set(ex.id, n);
-    ps.tombIds.push(ex.id);
-    ps.tombExpiry.push(ex.deadline);
-    ps.tombHash.push(questionHash(ex.message, ex.questionEnd));
-    ps.tombQuestionEnd.push(ex.questionEnd);
+    ps.pending.set(ex.id, ps.tombs.push(ex.id, ex.deadline, questionHash(ex.message, ex.questionEnd), ex.questionEnd));
     const sweeper = ps.sweeper;
-    if (sweeper.heapIndex < 0 && sweeper.lane === undefined) this.deadlines.add(sweeper, ex.deadline);
+    if (sweeper.heapIndex < 0 && sweeper.lane === undefined) this.deadlines.add(sweeper, ex.deadline + TOMBSTONE_SWEEP_MS);
+  }
+
+  /**
+   * Drop the tombstones at the head of `ps` that are gone already (their late reply came, or their
+   * ID was reused), so that a socket whose abandoned exchanges are all answered holds none and its
+   * sweeper stays idle (with every master up, the losers' replies come within a millisecond).
+   */
+  private dropAnsweredTombstones(ps: PooledSocket): void {
+    const tombs = ps.tombs;
+    let seq = tombs.head;
+    while (seq < tombs.tail && ps.pending.get(tombs.id(seq)) !== seq) seq++;
+    tombs.head = seq;
+    if (seq === tombs.tail) this.deadlines.remove(ps.sweeper);
   }
 
   /** Expire the tombstones of `ps` that are due: each is a timeout of its server. */
   sweepTombstones(ps: PooledSocket, now: number): void {
-    const ids = ps.tombIds;
-    const expiry = ps.tombExpiry;
-    let i = ps.tombHead;
+    const tombs = ps.tombs;
     // Due as the deadline queue counts it: re-queued for a deadline it counts as past, the sweeper
     // would fire again at once, for ever.
     const due = now + DUE_SLACK_MS;
-    for (; i < ids.length && expiry[i]! <= due; i++) {
-      const id = ids[i]!;
+    for (let seq = tombs.head; seq < tombs.tail && tombs.expiry(seq) <= due; seq = tombs.head) {
+      tombs.head = seq + 1;
+      const id = tombs.id(seq);
       // Still this tombstone (not answered late, its ID not reused since)?
-      if (ps.pending.get(id) !== ps.tombBase + i) continue;
+      if (ps.pending.get(id) !== seq) continue;
       this.release(ps, id);
       ps.server.stats.timeouts.inc();
       this.onAbandonedOutcome?.(ps.server, undefined);
     }
-    ps.tombHead = i;
-    if (i === ids.length) {
-      ps.tombBase += ids.length;
-      ps.tombIds = [];
-      ps.tombExpiry = [];
-      ps.tombHash = [];
-      ps.tombQuestionEnd = [];
-      ps.tombHead = 0;
-      return;
-    }
-    if (i >= 1024 && i * 2 >= ids.length) {
-      ps.tombBase += i;
-      ps.tombIds = ids.slice(i);
-      ps.tombExpiry = expiry.slice(i);
-      ps.tombHash = ps.tombHash.slice(i);
-      ps.tombQuestionEnd = ps.tombQuestionEnd.slice(i);
-      ps.tombHead = 0;
-    }
-    this.deadlines.add(ps.sweeper, ps.tombExpiry[ps.tombHead]!);
+    this.dropAnsweredTombstones(ps);
+    if (tombs.length > 0) this.deadlines.add(ps.sweeper, tombs.expiry(tombs.head) + TOMBSTONE_SWEEP_MS);
   }
 
   /** Close every socket; exchanges still waiting fail with 'closed'. */
@@ -556,12 +548,12 @@ export class Exchanger {
     }
     if (typeof ex === 'number') {
       // A tombstone: the late reply of an abandoned exchange.
-      const i = ex - ps.tombBase;
-      if (questionHash(msg, ps.tombQuestionEnd[i]!) !== ps.tombHash[i]) {
+      if (questionHash(msg, ps.tombs.questionEnd(ex)) !== ps.tombs.hash(ex)) {
         this.drops.question.inc();
         return;
       }
       this.release(ps, id);
+      if (ex === ps.tombs.head) this.dropAnsweredTombstones(ps);
       this.drops.late.inc();
       ps.server.stats.rcode(msg[3]! & 0xf).inc();
       this.onAbandonedOutcome?.(ps.server, msg);
