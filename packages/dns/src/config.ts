@@ -27,8 +27,16 @@ export interface TcpConfig {
   readonly maxQueriesPerConnection: number;
 }
 
+/**
+ * The largest UDP payload an IPv4 datagram can carry (65535 - 20 - 8); IPv6's is 65527. An answer
+ * above it cannot be sent at all (the kernel refuses it: EMSGSIZE) where one cut with TC would
+ * have sent the client to TCP, so udp.maxResponseSize stops here.
+ */
+export const MAX_UDP_PAYLOAD = 65507;
+
 export interface UdpConfig {
-  /** Largest UDP response we send (and advertise in our OPT), when the client's EDNS buffer allows. */
+  /** Largest UDP response we send (and advertise in our OPT), when the client's EDNS buffer allows
+   *  (at most MAX_UDP_PAYLOAD). */
   readonly maxResponseSize: number;
   /**
    * The UDP socket implementation (listeners and exchanges): `native` (the udp_batch addon:
@@ -212,7 +220,7 @@ export function validateServerConfig(input: unknown = {}): ServerConfig {
         if (typeof given === 'string' && (UDP_IO_VALUES as readonly string[]).includes(given)) io = given as UdpIo;
         else problems.push({ key: 'udp.io', value: given, expected: UDP_IO_VALUES.map((v) => `"${v}"`).join(', ') });
       }
-      udp = Object.freeze({ maxResponseSize: intKey(input.udp, 'maxResponseSize', 'udp.maxResponseSize', d.udp.maxResponseSize, 512, 65535, problems), io });
+      udp = Object.freeze({ maxResponseSize: intKey(input.udp, 'maxResponseSize', 'udp.maxResponseSize', d.udp.maxResponseSize, 512, MAX_UDP_PAYLOAD, problems), io });
     }
   }
   const maxInFlight = intKey(input, 'maxInFlight', 'maxInFlight', d.maxInFlight, 1, 10_000_000, problems);

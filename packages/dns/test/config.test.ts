@@ -66,6 +66,21 @@ t.test('every problem is reported at once, with key, value and what is accepted'
   t.match(ce.message, /listen\[1\]\.port: got 70000, expected/);
 });
 
+t.test('udp.maxResponseSize stops at 65507, the largest payload an IPv4 UDP datagram carries', async (t) => {
+  t.equal(validateServerConfig({ udp: { maxResponseSize: 65507 } }).udp.maxResponseSize, 65507);
+  for (const bad of [65508, 65535]) {
+    try {
+      validateServerConfig({ udp: { maxResponseSize: bad } });
+      t.fail(`${bad} accepted`);
+    } catch (e) {
+      const ce = e as ConfigError;
+      t.equal(ce.code, 'HOPLITE_DNS_CONFIG');
+      t.same(ce.problems.map((p) => [p.key, p.value]), [['udp.maxResponseSize', bad]]);
+      t.match(ce.message, new RegExp(`udp\\.maxResponseSize: got ${bad}, expected .*512 \\.\\. 65507`));
+    }
+  }
+});
+
 t.test('listen entries: duplicates refused, port 0 may repeat, IPv6 accepted', async (t) => {
   t.throws(
     () => validateServerConfig({ listen: [{ address: '127.0.0.1', port: 5300 }, { address: '127.0.0.1', port: 5300 }] }),

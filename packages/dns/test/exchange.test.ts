@@ -446,6 +446,30 @@ t.test('exchange: tombstones answered late (in any order) are dropped as their r
   t.ok(reply);
 });
 
+t.test('exchange: a replaced socket hands its ID table and tombstone ring to the next one; exchanges through reused ones are matched as before', async (t) => {
+  const up = await startFakeUpstream({ handler: () => ({ delay: 15 }) });
+  t.teardown(() => up.close());
+  const { exchanger, server, dropped } = setup(t, { sockets: 1, socketMaxUses: 40 });
+  const srv = server(up);
+  for (let round = 0; round < 4; round++) {
+    // 40 abandoned (tombstones, answered late), then one answered: the 41st goes out of a fresh
+    // socket, and the old one closes once its last late reply is in.
+    for (let i = 0; i < 40; i++) {
+      const q = encodeQuery({ name: `r${round}-${i}.example` });
+      exchanger.abandon(exchanger.send(srv, q, q.length, 60_000, { onExchangeDone: () => t.fail('abandoned') }));
+    }
+    const msg = encodeQuery({ name: `r${round}.example` });
+    const reply = await new Promise<Buffer | undefined>((resolve) => exchanger.send(srv, msg, msg.length, 5000, { onExchangeDone: (_e, r) => resolve(r) }));
+    t.ok(reply, `round ${round}: answered`);
+    while (dropped('late') < 40 * (round + 1)) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (exchanger.openSockets > 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    t.equal(exchanger.spareTables, 1, `round ${round}: the retired socket's table is kept for the next socket`);
+  }
+  t.equal(dropped('late'), 160, 'every late reply matched its tombstone, through reused tables');
+  t.equal(dropped('id'), 0, 'none taken for an unknown ID');
+  t.equal(dropped('question'), 0);
+});
+
 t.test('exchange: tombstones expire at their timeout: a timeout of their server, the ID freed, a retired socket closed', async (t) => {
   const up = await startFakeUpstream({ handler: () => ({ drop: true }) });
   t.teardown(() => up.close());

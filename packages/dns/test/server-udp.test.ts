@@ -150,6 +150,29 @@ t.test('UDP answers fit the client: 512 without EDNS, its EDNS size capped by ud
   t.equal(capped.msg.questions?.[0]?.name, 'n90.example', 'the question is kept');
 });
 
+t.test('an answer larger than any UDP datagram (65507 bytes on IPv4) is cut with TC, on both UDP implementations; TCP carries it whole', async (t) => {
+  for (const io of ['native', 'dgram'] as const) {
+    // 2339 A records of 28 bytes (dns-packet does not compress names): 65,533 bytes with the
+    // header, question and OPT, between 65507 and 65535.
+    const stage = new ControlledStage('forward', ['upstream'], [], { respond: (q) => bigAnswer(q, 2339) });
+    const server = await createServer(
+      { listen: [{ address: '127.0.0.1', port: 0 }], udp: { maxResponseSize: 65507, io } },
+      { stages: [stage.factory()] },
+    );
+    t.teardown(() => server.close());
+    const port = server.addresses()[0]!.port;
+    const over = await udpQuery(port, 'huge.example', { edns: 65535 });
+    t.ok(over.msg.flag_tc, `${io}: TC, not an answer the kernel refuses`);
+    t.ok(over.raw.length <= 65507);
+    const tcp = await TcpClient.connect(port);
+    t.teardown(() => tcp.close());
+    const whole = await tcp.query('huge.example', { edns: 65535 });
+    t.equal(whole.answers?.length, 2339, `${io}: the whole answer over TCP`);
+    const size = tcp.replies.at(-1)!.length;
+    t.ok(size > 65507 && size <= 65535, `${io}: it is ${size} bytes, more than a UDP datagram carries`);
+  }
+});
+
 t.test('renamed queries reach the next stage with the looked-up name and return with the asked one', async (t) => {
   const stage = new ControlledStage('forward', ['forward', 'upstream'], [{ zone: 'thisdcos.directory', kind: 'forward' }]);
   const server = await createServer({ listen: [{ address: '127.0.0.1', port: 0 }] }, { stages: [stage.factory()] });

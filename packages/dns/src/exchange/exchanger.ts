@@ -143,8 +143,8 @@ export class Exchange implements Timed {
 class PooledSocket {
   /** By ID: the exchange waiting for its reply, or (a number) the sequence number of the
    *  tombstone of an abandoned one in `tombs`. */
-  readonly pending = new IdTable<Exchange | number>();
-  readonly tombs = new TombstoneRing();
+  pending: IdTable<Exchange | number>;
+  tombs: TombstoneRing;
   readonly sweeper: TombstoneSweeper;
   uses = 0;
   retired = false;
@@ -156,10 +156,17 @@ class PooledSocket {
     readonly server: Server,
     readonly createdAt: number,
     exchanger: Exchanger,
+    pending: IdTable<Exchange | number> | undefined,
+    tombs: TombstoneRing | undefined,
   ) {
     this.sweeper = new TombstoneSweeper(exchanger, this);
+    this.pending = pending ?? new IdTable();
+    this.tombs = tombs ?? new TombstoneRing();
   }
 }
+
+/** Spare tables and rings kept for new sockets, at most. */
+const MAX_SPARES = 64;
 
 /** Stands in for a socket that could not be opened: sends throw (the exchange fails at once). */
 const CLOSED_ENDPOINT: UdpEndpoint = Object.freeze({
@@ -211,6 +218,8 @@ export class Exchanger {
   private readonly pools = new Map<string, Pool>();
   private readonly retiring = new Set<PooledSocket>();
   private readonly tcpExchanges = new Set<Exchange>();
+  private readonly spares: Array<IdTable<Exchange | number>> = [];
+  private readonly spareRings: TombstoneRing[] = [];
   private readonly ownsDeadlines: boolean;
   private readonly onAbandonedOutcome: ((server: Server, reply: Buffer | undefined) => void) | undefined;
   private closed = false;
@@ -234,6 +243,11 @@ export class Exchanger {
     let n = this.retiring.size;
     for (const pool of this.pools.values()) for (const ps of pool) if (ps !== undefined) n++;
     return n;
+  }
+
+  /** ID tables kept for the next sockets (tests). */
+  get spareTables(): number {
+    return this.spares.length;
   }
 
   /** Local ports of the pooled sockets (tests). */
@@ -487,7 +501,7 @@ export class Exchanger {
   }
 
   private openSocket(server: Server, now: number): PooledSocket {
-    const ps = new PooledSocket(server, now, this);
+    const ps = new PooledSocket(server, now, this, this.spares.pop(), this.spareRings.pop());
     try {
       ps.socket = openUdp(this.io, {
         family: server.family,
@@ -522,8 +536,26 @@ export class Exchanger {
   private closeSocket(ps: PooledSocket): Promise<void> {
     this.retiring.delete(ps);
     ps.closed = true;
+    if (ps.closing === undefined && ps.pending.size === 0 && !this.closed) this.recycle(ps);
     ps.closing ??= ps.socket.close();
     return ps.closing;
+  }
+
+  /**
+   * Hand the ID table and tombstone ring of a socket that is done with them (nothing pending) to
+   * the next socket opened. A socket serves `socketMaxUses` exchanges, and with a server that does
+   * not answer it holds a tombstone for each until they expire: its table and ring grow to that
+   * size, and as garbage made every second or so they outlived young-generation GCs and filled the
+   * old generation (a mark-compact every few seconds, each a pause of several milliseconds).
+   * Reused, they are allocated once. The closed socket keeps small empty ones of its own.
+   */
+  private recycle(ps: PooledSocket): void {
+    this.deadlines.remove(ps.sweeper);
+    ps.tombs.head = ps.tombs.tail;
+    if (this.spares.length < MAX_SPARES) this.spares.push(ps.pending);
+    if (this.spareRings.length < MAX_SPARES) this.spareRings.push(ps.tombs);
+    ps.pending = new IdTable();
+    ps.tombs = new TombstoneRing();
   }
 
   private release(ps: PooledSocket, id: number): void {
