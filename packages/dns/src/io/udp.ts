@@ -79,6 +79,8 @@ interface Addon {
 
 /** The largest UDP payload: every receive slot holds a whole datagram. */
 const SLOT_SIZE = 65536;
+/** Received datagrams up to this size are copied out of the arena by a loop (see deliver()). */
+const SMALL_COPY = 512;
 /** Datagrams read per recvmmsg. */
 const RECV_SLOTS = 32;
 /** Datagrams per sendmmsg, and the send arena (a flush is made early when either fills). */
@@ -133,8 +135,10 @@ class Arena {
   readonly sendMeta: Int32Array;
   readonly sendBytes: Uint8Array;
   readonly meta: number;
-  /** Endpoints with queued sends. */
+  /** Endpoints with queued sends, and a second list that flushAll() swaps in while it flushes
+   *  the first (both kept: no array made per flush). */
   dirty: NativeEndpoint[] = [];
+  spare: NativeEndpoint[] = [];
   scheduled = false;
   /** Inside a receive batch: sends are flushed when it ends, without a nextTick. */
   inBatch = false;
@@ -160,8 +164,11 @@ class Arena {
 function flushAll(arena: Arena): void {
   arena.scheduled = false;
   const dirty = arena.dirty;
-  arena.dirty = [];
+  arena.dirty = arena.spare;
   for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
+  // Emptied by popping: setting length to 0 would give up the backing store.
+  while (dirty.length > 0) dirty.pop();
+  arena.spare = dirty;
 }
 
 let arena: Arena | undefined;
@@ -322,7 +329,10 @@ class NativeEndpoint implements UdpEndpoint {
       // truncation flag is kept for completeness and the datagram is handed on as read.
       const start = i * SLOT_SIZE;
       const msg = Buffer.allocUnsafe(len);
-      data.copy(msg, 0, start, start + len);
+      // A DNS datagram is mostly under 512 bytes: copied byte by byte, as Buffer#copy from an
+      // offset first makes a Uint8Array view of the source (an allocation per datagram).
+      if (len <= SMALL_COPY) for (let j = 0; j < len; j++) msg[j] = data[start + j]!;
+      else data.copy(msg, 0, start, start + len);
       const fam = meta[m + 2];
       const address = fam === 4 ? ipv4FromMeta(bytes, (m + 5) * 4) : fam === 6 ? ipv6FromMeta(bytes, (m + 5) * 4) : '';
       this.onMessage(msg, address, meta[m + 1]!);

@@ -78,8 +78,9 @@ class Group {
 class ForwardQuery extends RelayQuery implements ExchangeListener {
   private order: readonly UpstreamServer[] = [];
   private nextServer = 0;
-  /** Every exchange started (abandon() ignores the finished ones), and how many are still running. */
-  private exchanges: Exchange[] = [];
+  /** Every exchange started (abandon() ignores the finished ones), and how many are still running.
+   *  Made with the first exchange: `[ex]` holds one slot, where `[]` grows to 17 on its first push. */
+  private exchanges: Exchange[] | undefined = undefined;
   private running = 0;
 
   constructor(
@@ -101,6 +102,7 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
       // One datagram for the first `n` (one ID, one copy of the message), as the masters stage.
       this.running = n;
       this.nextServer = n;
+      this.exchanges = [];
       s.exchanger.sendAll(order, this.message, this.questionEnd, s.config.upstreams.timeout, this, this.takeMessage(), now, this.exchanges, n);
     }
     return this;
@@ -110,7 +112,9 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
     const server = this.order[this.nextServer++]!;
     const s = this.stage;
     this.running++;
-    this.exchanges.push(s.exchanger.send(server, this.message, this.questionEnd, s.config.upstreams.timeout, this, 0, this.takeMessage(), now));
+    const ex = s.exchanger.send(server, this.message, this.questionEnd, s.config.upstreams.timeout, this, 0, this.takeMessage(), now);
+    if (this.exchanges === undefined) this.exchanges = [ex];
+    else this.exchanges.push(ex);
   }
 
   onExchangeDone(ex: Exchange, reply: Buffer | undefined, failure: ExchangeFailure | undefined): void {
@@ -148,7 +152,8 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
     const s = this.stage;
     s.deadlines.remove(this);
     // Not emptied: the query is dropped once answered (setting an array's length is a runtime call).
-    for (const ex of this.exchanges) s.exchanger.abandon(ex);
+    const exchanges = this.exchanges;
+    if (exchanges !== undefined) for (let i = 0; i < exchanges.length; i++) s.exchanger.abandon(exchanges[i]!);
     const g = this.group;
     g.outcome(outcome).inc();
     g.response(answer[3]! & 0xf).inc();
