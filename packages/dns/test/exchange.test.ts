@@ -2,7 +2,7 @@ import t from 'tap';
 import * as dnsPacket from 'dns-packet';
 import { parseServerAddress, canonicalIp } from '../src/exchange/address.js';
 import { DeadlineQueue, type Timed } from '../src/exchange/deadlines.js';
-import { Exchanger, TOMBSTONE_SWEEP_MS, type Exchange, type ExchangeFailure, type Server } from '../src/exchange/exchanger.js';
+import { Exchanger, TOMBSTONE_SWEEP_MS, sweepTime, type Exchange, type ExchangeFailure, type Server } from '../src/exchange/exchanger.js';
 import { createDropStats, createServerStats } from '../src/exchange/metrics.js';
 import { CryptoRandom, shuffle } from '../src/exchange/random.js';
 import { Registry } from '../src/metrics/registry.js';
@@ -508,11 +508,23 @@ t.test('exchange: tombstones expire at their timeout: a timeout of their server,
   t.pass('the retired socket closed once its tombstones were gone');
 });
 
+t.test('exchange: tombstone sweeps fall on a shared grid, at least TOMBSTONE_SWEEP_MS after the expiry (the sweepers of every socket in one timer wake-up)', async (t) => {
+  let wrong = 0;
+  const seen = new Set<number>();
+  for (let expiry = 1000; expiry < 1100; expiry += 0.37) {
+    const at = sweepTime(expiry);
+    if (at % TOMBSTONE_SWEEP_MS !== 0 || at < expiry + TOMBSTONE_SWEEP_MS || at >= expiry + 2 * TOMBSTONE_SWEEP_MS) wrong++;
+    seen.add(at);
+  }
+  t.equal(wrong, 0);
+  t.equal(seen.size, 6, '270 expiries over 100 ms swept at 6 times');
+});
+
 t.test('exchange: a tombstone that the deadline queue counts as due (within its half-millisecond slack) is swept, not re-queued for ever', async (t) => {
   const up = await startFakeUpstream({ handler: () => ({ drop: true }) });
   t.teardown(() => up.close());
   // A clock the test sets: the timer fires when the clock reads 0.3 ms before the tombstone's
-  // sweep time (its expiry plus TOMBSTONE_SWEEP_MS), which the queue counts as due.
+  // sweep time (sweepTime(expiry)), which the queue counts as due.
   let now = 1000;
   const deadlines = new DeadlineQueue(() => now);
   t.teardown(() => deadlines.close());
@@ -525,7 +537,7 @@ t.test('exchange: a tombstone that the deadline queue counts as due (within its 
   const msg = encodeQuery({ name: 'slack.example', id: 7 });
   const ex = exchanger.send(srv, msg, msg.length, 20, { onExchangeDone: () => undefined }, 0, false, now);
   exchanger.abandon(ex);
-  now = 1000 + 20 + TOMBSTONE_SWEEP_MS - 0.3;
+  now = sweepTime(1000 + 20) - 0.3;
   await sweptP;
   t.equal(registry.counter('hoplite_dns_test_upstream_timeouts_total', '').get({ upstream: up.key }), 1);
 });

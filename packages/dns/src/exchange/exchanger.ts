@@ -201,6 +201,15 @@ class TombstoneSweeper implements Timed {
 /** Tombstones are swept in batches: up to this many milliseconds after they expire. */
 export const TOMBSTONE_SWEEP_MS = 20;
 
+/**
+ * When the tombstones expiring at `expiry` are swept: the next multiple of TOMBSTONE_SWEEP_MS at
+ * least that far after it, so that the sweepers of every socket (eight per server by default)
+ * come due together and one timer wake-up sweeps them all.
+ */
+export function sweepTime(expiry: number): number {
+  return Math.ceil((expiry + TOMBSTONE_SWEEP_MS) / TOMBSTONE_SWEEP_MS) * TOMBSTONE_SWEEP_MS;
+}
+
 /** The sockets of one server (slots opened on first use). */
 type Pool = Array<PooledSocket | undefined>;
 
@@ -404,7 +413,7 @@ export class Exchanger {
     // The tombstone (see the top of the file).
     ps.pending.set(ex.id, ps.tombs.push(ex.id, ex.deadline, questionHash(ex.message, ex.questionEnd), ex.questionEnd));
     const sweeper = ps.sweeper;
-    if (sweeper.heapIndex < 0 && sweeper.lane === undefined) this.deadlines.add(sweeper, ex.deadline + TOMBSTONE_SWEEP_MS);
+    if (sweeper.heapIndex < 0 && sweeper.lane === undefined) this.deadlines.add(sweeper, sweepTime(ex.deadline));
   }
 
   /**
@@ -436,7 +445,7 @@ export class Exchanger {
       this.onAbandonedOutcome?.(ps.server, undefined);
     }
     this.dropAnsweredTombstones(ps);
-    if (tombs.length > 0) this.deadlines.add(ps.sweeper, tombs.expiry(tombs.head) + TOMBSTONE_SWEEP_MS);
+    if (tombs.length > 0) this.deadlines.add(ps.sweeper, sweepTime(tombs.expiry(tombs.head)));
   }
 
   /** Close every socket; exchanges still waiting fail with 'closed'. */
