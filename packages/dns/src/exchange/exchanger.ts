@@ -32,9 +32,10 @@
  * ID table. With one master hung, every query leaves one abandoned exchange for the whole timeout
  * (20,000 at 10k qps and 2 s): as objects they survived every young-generation GC and were
  * promoted, which cost latency and memory. Tombstones expire in the order they were made, swept in
- * batches (one sweep timer per socket, up to TOMBSTONE_SWEEP_MS late: a timer per expiry would
- * wake the process about once a millisecond); one made with a shorter timeout than the one before
- * it waits for that one (exchanges of one exchanger share their timeout, but for health probes).
+ * batches (one sweep timer per socket, due on a grid shared by every socket, one to two
+ * TOMBSTONE_SWEEP_MS after the expiry: a timer per expiry would wake the process about once a
+ * millisecond per socket); one made with a shorter timeout than the one before it waits for that
+ * one (exchanges of one exchanger share their timeout, but for health probes).
  * Answered tombstones at the head of the ring are dropped as their late replies come, so with every
  * server answering the ring stays near empty and its timer idle.
  *
@@ -198,7 +199,7 @@ class TombstoneSweeper implements Timed {
   }
 }
 
-/** Tombstones are swept in batches: up to this many milliseconds after they expire. */
+/** Tombstones are swept in batches, on a grid of this many milliseconds (see sweepTime()). */
 export const TOMBSTONE_SWEEP_MS = 20;
 
 /**
