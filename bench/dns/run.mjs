@@ -118,10 +118,10 @@ let frozenDir;
 /** The module the Hoplite adapter imports (--module): a given one, the frozen copy, or its default. */
 let hopliteModule = o['hoplite-module'] && existsSync(o['hoplite-module']) ? resolve(o['hoplite-module']) : o['hoplite-module'];
 
-// The server under test on CPU 1; dnsperf, knotd and this harness on CPU 0.
+// The server under test on CPU 1; dnsperf, knotd and this harness (every thread of it: -a) on CPU 0.
 const SERVER_CPU = cfg.pin ? '1' : undefined;
 const LOAD_CPU = cfg.pin ? '0' : undefined;
-if (cfg.pin) execFileSync('taskset', ['-p', '-c', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
+if (cfg.pin) execFileSync('taskset', ['-a', '-p', '-c', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
 
 const t0 = Date.now();
 const elapsedS = () => (Date.now() - t0) / 1000;

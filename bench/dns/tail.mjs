@@ -7,7 +7,7 @@
 //
 //   node bench/dns/tail.mjs [--scenario forwarding|fanout] [--one-dead] [--server hoplite]
 //        [--rate 10000] [--duration 5] [--repeat 3] [--after-max] [--slow-us 300]
-//        [--gc] [--heap-sample all|live] [--node-flags "--flag ..."]
+//        [--gc] [--heap-sample all|live] [--node-flags="--flag ..."] [--capture]
 //
 // --after-max   a 5 s dnsperf run at full load before the window, as run.mjs does (V8's heap has
 //               grown by then; without it the window sees the young process's early GCs).
@@ -15,9 +15,12 @@
 // --heap-sample Hoplite only: bench/lib/heap-sample.cjs over 4 s of the window (all allocations,
 //               or the objects still alive at its end), summarized by allocating function.
 // --node-flags  extra node flags for Hoplite's process (e.g. "--single-threaded-gc").
+// --capture     tcpdump on lo during the window (on CPU 0): each query's latency split into the
+//               server's two spans, the upstream's and the client's (bench/lib/capture.mjs).
 // Hoplite is the workspace's built @hoplite/dns (npx tsc -b packages/dns; the addon built).
 
 import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +30,7 @@ import { writeRandomQueries, runDnsperf } from '../lib/dnsperf.mjs';
 import { waitForAnswer } from '../lib/dnsprobe.mjs';
 import { median } from '../lib/stats.mjs';
 import { SERVERS } from './servers.mjs';
+import { startCapture, parseCapture, latencyByName, decompose, formatDecomposition } from '../lib/capture.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: o } = parseArgs({
@@ -42,11 +46,12 @@ const { values: o } = parseArgs({
     gc: { type: 'boolean', default: false },
     'heap-sample': { type: 'string' },
     'node-flags': { type: 'string', default: '' },
+    capture: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (o.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 19).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 21).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
 const fail = (msg) => {
@@ -65,6 +70,8 @@ const duration = Number(o.duration);
 const slowUs = Number(o['slow-us']);
 for (const [k, v] of Object.entries({ rate, duration, repeat: Number(o.repeat), 'slow-us': slowUs })) if (!(v > 0)) fail(`--${k} must be a positive number`);
 
+// This harness (every thread of it) on CPU 0 with dnsperf and knotd, as run.mjs pins itself.
+execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
 const { dir, cleanup } = tempDir('hoplite-tail-');
 const fan = o.scenario === 'fanout';
 process.on('SIGINT', async () => {
@@ -156,9 +163,12 @@ try {
       }
     };
     const from = logLines().length;
+    const pcap = join(dir, `rate-${round}.pcap`);
+    const cap = o.capture ? await startCapture(pcap, [port, ...knots.map((k) => k.port)]) : undefined;
     const t0 = threads(child.pid);
     const r = await runDnsperf({ port, queryFile: queries, seconds: duration, rate, cpus: '0', verbose: true, outFile: join(dir, 'rate.out') });
     const t1 = threads(child.pid);
+    const capStats = await cap?.stop();
     const gcLines = logLines().slice(from).filter((l) => /: (Scavenge|Mark-Compact|Minor)/.test(l));
     const c = clusters(join(dir, 'rate.out'));
     p99s.push(r.p99Us);
@@ -169,6 +179,11 @@ try {
       const ticks = a.ticks - b.ticks;
       const inv = a.involuntary - b.involuntary;
       if (ticks > 0 || inv > 0) console.log(`  thread ${a.name} (${tid}): ${ticks} ticks, ${a.voluntary - b.voluntary} voluntary / ${inv} involuntary switches`);
+    }
+    if (cap) {
+      const { byName, packets } = parseCapture(pcap, port, knots.map((k) => k.port));
+      console.log(`  capture: ${packets} packets, ${capStats.dropped} dropped by the kernel`);
+      console.log(formatDecomposition(decompose(byName, await latencyByName(join(dir, 'rate.out')), slowUs)));
     }
     if (o.gc) {
       const pauses = gcLines.map((l) => ({ kind: /Mark-Compact/.test(l) ? 'mark-compact' : 'scavenge', ms: Number((l.match(/, ([\d.]+) \/ [\d.]+ ms/) ?? [])[1]) }));
