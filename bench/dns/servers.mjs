@@ -209,6 +209,21 @@ const nodeRelay = {
     return { child: start(this.name, process.execPath, args, { cpus: ctx.cpus, logFile: join(ctx.dir, `${this.name}.log`) }), config: '' };
   },
 };
+// The same on Hoplite's own UDP layer (the udp_batch addon): the floor of a Node forwarder built
+// the way Hoplite reads and writes datagrams. Forwarding only.
+const nativeRelay = {
+  name: 'native-relay',
+  kind: 'baseline',
+  optIn: true,
+  scenarios: ['forwarding'],
+  describe: {
+    forwarding: 'baselines/native-relay.mjs: Hoplite\'s UDP layer (udp_batch addon), fresh ID, relay; no parsing, no checks (Node + addon floor)',
+  },
+  start(ctx) {
+    const args = [join(here, 'baselines', 'native-relay.mjs'), '--port', String(ctx.port), '--upstream', ctx.upstream];
+    return { child: start(this.name, process.execPath, args, { cpus: ctx.cpus, logFile: join(ctx.dir, `${this.name}.log`) }), config: '' };
+  },
+};
 const responder = (mode) => ({
   name: `node-${mode}`,
   kind: 'baseline',
@@ -225,4 +240,4 @@ const responder = (mode) => ({
 });
 
 /** In the order they are interleaved within a round (Hoplite first). */
-export const SERVERS = [hoplite, hopliteDgram, dnsdist, unbound, unboundTtl0, dnsmasq, nodeForwarder, nodeRelay, responder('idpatch'), responder('encode')];
+export const SERVERS = [hoplite, hopliteDgram, dnsdist, unbound, unboundTtl0, dnsmasq, nodeForwarder, nodeRelay, nativeRelay, responder('idpatch'), responder('encode')];

@@ -7,7 +7,7 @@
 //
 //   node bench/dns/tail.mjs [--scenario forwarding|fanout] [--one-dead] [--server hoplite]
 //        [--rate 10000] [--duration 5] [--repeat 3] [--after-max] [--slow-us 300]
-//        [--gc] [--heap-sample all|live] [--node-flags="--flag ..."] [--capture]
+//        [--gc] [--heap-sample all|live] [--node-flags="--flag ..."] [--capture] [--keep DIR]
 //
 // --after-max   a 5 s dnsperf run at full load before the window, as run.mjs does (V8's heap has
 //               grown by then; without it the window sees the young process's early GCs).
@@ -17,11 +17,12 @@
 // --node-flags  extra node flags for Hoplite's process (e.g. "--single-threaded-gc").
 // --capture     tcpdump on lo during the window (on CPU 0): each query's latency split into the
 //               server's two spans, the upstream's and the client's (bench/lib/capture.mjs).
+// --keep DIR    copy each round's dnsperf -v output (and capture) into DIR.
 // Hoplite is the workspace's built @hoplite/dns (npx tsc -b packages/dns; the addon built).
 
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, mkdirSync, copyFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir, stopAll, start, stop, freePort } from '../lib/proc.mjs';
@@ -47,11 +48,12 @@ const { values: o } = parseArgs({
     'heap-sample': { type: 'string' },
     'node-flags': { type: 'string', default: '' },
     capture: { type: 'boolean', default: false },
+    keep: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (o.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 21).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 22).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
 const fail = (msg) => {
@@ -171,6 +173,11 @@ try {
     const capStats = await cap?.stop();
     const gcLines = logLines().slice(from).filter((l) => /: (Scavenge|Mark-Compact|Minor)/.test(l));
     const c = clusters(join(dir, 'rate.out'));
+    if (o.keep) {
+      mkdirSync(o.keep, { recursive: true });
+      copyFileSync(join(dir, 'rate.out'), join(o.keep, `rate-${round}.out`));
+      if (cap) copyFileSync(pcap, join(o.keep, `rate-${round}.pcap`));
+    }
     p99s.push(r.p99Us);
     console.log(`round ${round + 1}: p50 ${Math.round(r.p50Us)} p90 ${Math.round(r.p90Us)} p99 ${Math.round(r.p99Us)} p99.9 ${Math.round(r.p999Us)} us, lost ${r.lost}`);
     console.log(`  slow queries: ${c.slow} of ${c.of} in ${c.runs} runs; run sizes ${JSON.stringify(c.sizes)}; in runs over 10: ${c.inStalls}`);
