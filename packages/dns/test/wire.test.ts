@@ -351,3 +351,33 @@ t.test('fuzz: random and mutated packets never throw, verdicts stay answerable',
   t.equal(ok + respond + drop, N);
   t.ok(ok > 0 && respond > 0 && drop > 0, `all verdicts seen (ok ${ok}, respond ${respond}, drop ${drop})`);
 });
+
+t.test('removeOpt takes the OPT record out wherever it stands in the additional section (ARCOUNT one less); without one the message comes back as is', async (t) => {
+  const { removeOpt } = await import('../src/wire/relay.js');
+  const glue = { name: 'ns.example', type: 'A' as const, ttl: 60, data: '192.0.2.53' };
+  const opt = { name: '.', type: 'OPT' as const, udpPayloadSize: 1232, flags: 0, options: [] } as unknown as dnsPacket.Answer;
+  const build = (additionals: dnsPacket.Answer[]) =>
+    dnsPacket.encode({
+      id: 9,
+      type: 'response',
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ name: 'www.example', type: 'A', class: 'IN' }],
+      answers: [{ name: 'www.example', type: 'A', ttl: 60, data: '192.0.2.1' }],
+      additionals,
+    });
+  for (const [what, additionals] of [
+    ['OPT last', [glue, opt]],
+    ['OPT first, glue after it', [opt, glue]],
+  ] as const) {
+    const buf = build([...additionals]);
+    const questionEnd = skipName(buf, 12) + 4;
+    const out = removeOpt(buf, questionEnd);
+    const d = dnsPacket.decode(out);
+    t.equal(out.readUInt16BE(10), 1, `${what}: ARCOUNT 1`);
+    t.same(d.additionals!.map((a) => a.type), ['A'], `${what}: the glue kept, the OPT gone`);
+    t.same(d.answers!.map((a) => (a as { data: string }).data), ['192.0.2.1'], `${what}: the answer kept`);
+    t.equal(out.length, buf.length - 11, `${what}: 11 bytes shorter`);
+  }
+  const none = build([glue]);
+  t.equal(removeOpt(none, skipName(none, 12) + 4), none, 'no OPT: the same buffer');
+});

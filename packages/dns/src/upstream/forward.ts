@@ -75,11 +75,16 @@ class Group {
   }
 }
 
+/** ForwardQuery.order until start(): shared, so that no array is made per query for it. */
+const NO_SERVERS: readonly UpstreamServer[] = Object.freeze([]);
+
 class ForwardQuery extends RelayQuery implements ExchangeListener {
-  private order: readonly UpstreamServer[] = [];
+  private order: readonly UpstreamServer[] = NO_SERVERS;
   private nextServer = 0;
   /** Every exchange started (abandon() ignores the finished ones), and how many are still running.
-   *  Made with the first exchange: `[ex]` holds one slot, where `[]` grows to 17 on its first push. */
+   *  A query sent to one server at a time keeps its first exchange in `first` (no array); the
+   *  others (the next servers, or all of a parallel send) go to `exchanges`. */
+  private first: Exchange | undefined = undefined;
   private exchanges: Exchange[] | undefined = undefined;
   private running = 0;
 
@@ -113,7 +118,8 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
     const s = this.stage;
     this.running++;
     const ex = s.exchanger.send(server, this.message, this.questionEnd, s.config.upstreams.timeout, this, 0, this.takeMessage(), now);
-    if (this.exchanges === undefined) this.exchanges = [ex];
+    if (this.first === undefined) this.first = ex;
+    else if (this.exchanges === undefined) this.exchanges = [ex];
     else this.exchanges.push(ex);
   }
 
@@ -152,6 +158,7 @@ class ForwardQuery extends RelayQuery implements ExchangeListener {
     const s = this.stage;
     s.deadlines.remove(this);
     // Not emptied: the query is dropped once answered (setting an array's length is a runtime call).
+    if (this.first !== undefined) s.exchanger.abandon(this.first);
     const exchanges = this.exchanges;
     if (exchanges !== undefined) for (let i = 0; i < exchanges.length; i++) s.exchanger.abandon(exchanges[i]!);
     const g = this.group;

@@ -7,7 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { HEADER_SIZE, QType } from './constants.js';
-import { findOpt } from './response.js';
+import { optEnd, optStart } from './response.js';
 
 /**
  * `raw` with an OPT record (UDP size `udpSize`, DO clear, no options) appended, when it has no
@@ -38,9 +38,9 @@ export function appendOpt(raw: Buffer, udpSize: number): Buffer | undefined {
  * OPT is the last record (the usual place) the result is a view of `resp`, which is modified.
  */
 export function removeOpt(resp: Buffer, questionEnd: number): Buffer {
-  const opt = findOpt(resp, questionEnd);
-  if (opt === undefined) return resp;
-  const [start, end] = opt;
+  const start = optStart(resp, questionEnd);
+  if (start < 0) return resp;
+  const end = optEnd();
   if (end === resp.length) {
     resp.writeUInt16BE(resp.readUInt16BE(10) - 1, 10);
     return resp.subarray(0, start);

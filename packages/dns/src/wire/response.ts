@@ -158,18 +158,37 @@ export function fitResponse(resp: Buffer, maxSize: number): Buffer {
 
 /** [start, end) of the OPT record in the additional section, or undefined. */
 export function findOpt(resp: Buffer, questionEnd: number): [number, number] | undefined {
-  if (resp.length < HEADER_SIZE) return undefined;
+  const start = optStart(resp, questionEnd);
+  return start < 0 ? undefined : [start, lastOptEnd];
+}
+
+let lastOptEnd = 0;
+
+/**
+ * Where the OPT record of the additional section starts, or -1; where it ends is then optEnd().
+ * findOpt() without the array (an allocation per answer on the relay path).
+ */
+export function optStart(resp: Buffer, questionEnd: number): number {
+  if (resp.length < HEADER_SIZE) return -1;
   const an = resp.readUInt16BE(6);
   const ns = resp.readUInt16BE(8);
   const ar = resp.readUInt16BE(10);
   let pos = questionEnd;
   for (let i = 0; i < an + ns + ar; i++) {
     const nameEnd = skipName(resp, pos);
-    if (nameEnd < 0 || nameEnd + 10 > resp.length) return undefined;
+    if (nameEnd < 0 || nameEnd + 10 > resp.length) return -1;
     const next = nameEnd + 10 + resp.readUInt16BE(nameEnd + 8);
-    if (next > resp.length) return undefined;
-    if (i >= an + ns && resp.readUInt16BE(nameEnd) === QType.OPT) return [pos, next];
+    if (next > resp.length) return -1;
+    if (i >= an + ns && resp.readUInt16BE(nameEnd) === QType.OPT) {
+      lastOptEnd = next;
+      return pos;
+    }
     pos = next;
   }
-  return undefined;
+  return -1;
+}
+
+/** The end of the OPT record found by the last optStart() that found one. */
+export function optEnd(): number {
+  return lastOptEnd;
 }
