@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import {
-  CLK_TCK, cpuTicks, cpuStat, windowFigures, memKb, freePort, tempDir, stop, stopAll, killAllSync, sleep, which,
+  CLK_TCK, cpuTicks, cpuStat, windowFigures, memKb, freePort, tempDir, stop, stopAll, killAllSync, sleep, which, usage,
 } from '../lib/proc.mjs';
 import { waitForAnswer } from '../lib/dnsprobe.mjs';
 import { runDnsperf, writeRandomQueries, writeFixedQueries } from '../lib/dnsperf.mjs';
@@ -57,7 +57,7 @@ const { values: o } = parseArgs({
   },
 });
 if (o.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.log(usage(import.meta.url));
   process.exit(0);
 }
 

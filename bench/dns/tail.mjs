@@ -25,7 +25,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, mkdirSync, copyFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tempDir, stopAll, start, stop, freePort } from '../lib/proc.mjs';
+import { tempDir, stopAll, start, stop, freePort, usage } from '../lib/proc.mjs';
 import { startKnot, BENCH_ZONE, MASTER_ZONE } from '../lib/knot.mjs';
 import { writeRandomQueries, runDnsperf } from '../lib/dnsperf.mjs';
 import { waitForAnswer } from '../lib/dnsprobe.mjs';
@@ -53,7 +53,7 @@ const { values: o } = parseArgs({
   },
 });
 if (o.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 22).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.log(usage(import.meta.url));
   process.exit(0);
 }
 const fail = (msg) => {

@@ -7,6 +7,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import dgram from 'node:dgram';
 import net from 'node:net';
 
@@ -192,4 +193,12 @@ export function which(cmd) {
   } catch {
     return undefined;
   }
+}
+
+/** The usage text of a script: its leading `//` comment block (after the shebang), unprefixed. */
+export function usage(scriptUrl) {
+  const lines = readFileSync(fileURLToPath(scriptUrl), 'utf8').split('\n');
+  const out = [];
+  for (let i = lines[0].startsWith('#!') ? 1 : 0; i < lines.length && lines[i].startsWith('//'); i++) out.push(lines[i].replace(/^\/\/ ?/, ''));
+  return out.join('\n');
 }

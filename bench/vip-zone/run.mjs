@@ -19,7 +19,7 @@ import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { tempDir, stopAll, killAllSync, which } from '../lib/proc.mjs';
+import { tempDir, stopAll, killAllSync, which, usage } from '../lib/proc.mjs';
 import { writeFixedQueries } from '../lib/dnsperf.mjs';
 import { startKnot, localRecords } from '../lib/knot.mjs';
 import { median, table, fmt } from '../lib/stats.mjs';
@@ -58,7 +58,7 @@ const { values: o } = parseArgs({
   },
 });
 if (o.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.log(usage(import.meta.url));
   process.exit(0);
 }
 const num = (k) => {
